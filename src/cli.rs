@@ -1,0 +1,118 @@
+//! Command-line interface. The doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+/// GitOps image automation for Docker Compose hosts: keeps the image tags in a git checkout current
+/// from Flux-style setter markers, and commits the change.
+#[derive(Debug, Parser)]
+#[command(name = "deckhand", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $DECKHAND_CONFIG, then ./deckhand.yaml]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "DECKHAND_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// More log output (-v debug, -vv trace). DECKHAND_LOG=<filter> overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of a command's product (stdout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A summary for people.
+    Text,
+    /// Machine-readable JSON.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass: ask the registries, pick the newest tags, rewrite the marked values, commit.
+    Sync(SyncArgs),
+    /// Tag policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `deckhand sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print a unified diff of the edits on stdout and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the files but do not commit.
+    #[arg(long)]
+    pub no_commit: bool,
+    /// Commit but do not push (pushing is not implemented yet; commits stay local).
+    #[arg(long)]
+    pub no_push: bool,
+    /// Do not roll out afterwards (rollout is not implemented yet).
+    #[arg(long)]
+    pub no_rollout: bool,
+    /// Output on stdout: a text summary, or JSON (picks, changes with file, line, policy, old,
+    /// new; the commit; warnings and errors).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `deckhand policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Pick a tag from a list, offline, exactly as a policy would. Tags come one per line from
+    /// stdin (or --tags-file); the pick is printed alone on stdout. Exit 1 when no tag qualifies,
+    /// 2 on an invalid range, regex or order.
+    Eval(EvalArgs),
+}
+
+/// `deckhand policy eval`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("rule").required(true).args(["semver", "alphabetical", "numerical"])))]
+pub struct EvalArgs {
+    /// Semver range (Masterminds syntax, as Flux): the highest version in range wins.
+    #[arg(long, value_name = "RANGE")]
+    pub semver: Option<String>,
+    /// Byte-wise order: asc picks the greatest, desc the least.
+    #[arg(long, value_name = "ORDER", value_parser = ["asc", "desc"])]
+    pub alphabetical: Option<String>,
+    /// Numeric order (every candidate must be a number): asc picks the greatest, desc the least.
+    #[arg(long, value_name = "ORDER", value_parser = ["asc", "desc"])]
+    pub numerical: Option<String>,
+    /// filterTags.pattern: a regex searched in each tag (unanchored); others are dropped.
+    #[arg(long, value_name = "REGEX")]
+    pub pattern: Option<String>,
+    /// filterTags.extract: what to order by, e.g. `$ts` or `${1}` (default: the whole tag).
+    #[arg(long, value_name = "TEMPLATE", requires = "pattern")]
+    pub extract: Option<String>,
+    /// exclusionList entry (repeatable). Default: Flux's `^.*\.sig$`.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+    /// Read tags from this file instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    pub tags_file: Option<PathBuf>,
+}

@@ -1,0 +1,10 @@
+//! deckhand's integration tests: one binary, one module per area. They run against real
+//! components — the Debian `docker-registry`, real git repositories, the real-world YAML corpus —
+//! and fail loudly when one is missing.
+
+mod support;
+
+mod cli;
+mod corpus;
+mod registry;
+mod sync;
