@@ -1,7 +1,7 @@
 //! The `deckhand` binary: parse arguments, set up logging, call the library, print its product and
 //! map the outcome to an exit code (0 done, 1 some work failed, 2 usage or configuration error).
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +44,7 @@ fn init_logging(verbose: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false);
     match format {
         LogFormat::Text => builder.without_time().init(),
