@@ -22,13 +22,17 @@ host=127.0.0.1:$port
 echo "seeding $repos repositories × $tags tags …" >&2
 push_image "$base" bench/r0 1.0.0
 seed_repo() {
-  local r=$1 t d
-  d=$(sha256sum "$IMAGE_DIR/layer.tgz" | cut -d' ' -f1)
-  # Cross-repository blob mounts: no blob upload per repository.
-  curl -sf -o /dev/null -X POST "$base/v2/bench/r$r/blobs/uploads/?mount=sha256:$d&from=bench/r0"
-  d=$(sha256sum "$IMAGE_DIR/config.json" | cut -d' ' -f1)
-  curl -sf -o /dev/null -X POST "$base/v2/bench/r$r/blobs/uploads/?mount=sha256:$d&from=bench/r0"
-  for t in $(seq 0 $((tags - 1))); do put_tag "$base" "bench/r$r" "1.$t.0"; done
+  local r=$1 t d blob
+  # Cross-repository blob mounts (201): no blob upload per repository. r0 holds the blobs already;
+  # mounting r0 into itself while others mount from it makes the registry lose track of them.
+  if [ "$r" != 0 ]; then
+    for blob in layer.tgz config.json; do
+      d=$(sha256sum "$IMAGE_DIR/$blob" | cut -d' ' -f1)
+      code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$base/v2/bench/r$r/blobs/uploads/?mount=sha256:$d&from=bench/r0")
+      [ "$code" = 201 ] || { echo "mounting $blob into bench/r$r answered $code" >&2; return 1; }
+    done
+  fi
+  for t in $(seq 0 $((tags - 1))); do put_tag "$base" "bench/r$r" "1.$t.0" || { echo "seeding bench/r$r:1.$t.0 failed" >&2; return 1; }; done
 }
 export -f seed_repo put_tag; export base tags
 seq 0 $((repos - 1)) | xargs -P 8 -I{} bash -c 'seed_repo {}'

@@ -88,6 +88,6 @@ push_image() {
 
 # put_tag BASE REPO TAG — the manifest pushed last by push_image, under another tag.
 put_tag() {
-  curl -sf -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+  curl -sSf -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "@${IMAGE_DIR:?}/manifest.json" "$1/v2/$2/manifests/$3"
 }
