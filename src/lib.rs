@@ -13,3 +13,4 @@ pub mod policy;
 pub mod registry;
 pub mod secret;
 pub mod sync;
+pub mod template;

@@ -217,6 +217,7 @@ fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClien
             credentials: settings.credentials.clone(),
             timeout: repo.timeout,
             max_concurrency: settings.max_concurrency,
+            ca_pem: settings.ca_pem.clone(),
         };
         clients.insert(host.clone(), Arc::new(RegistryClient::new(host, options)?));
     }
@@ -237,11 +238,21 @@ async fn resolve_picks(
     report: &mut Report,
 ) -> HashMap<String, Pick> {
     let mut tasks = JoinSet::new();
-    for repo in config.repositories.values() {
+    for (id, repo) in &config.repositories {
+        if repo.suspended {
+            report.warn(
+                format!(
+                    "repository {}:{} ({})",
+                    repo.namespace, repo.name, repo.image
+                ),
+                "suspended: not scanned, its policies keep the values in the files",
+            );
+            continue;
+        }
         let Some(client) = clients.get(&repo.reference.registry).cloned() else {
             continue;
         };
-        let name = repo.name.clone();
+        let name = id.clone();
         let path = repo.reference.repository.clone();
         let timeout = repo.timeout;
         tasks.spawn(async move {
@@ -272,12 +283,15 @@ async fn resolve_picks(
     }
 
     let mut picks = HashMap::new();
-    for policy in config.policies.values() {
+    for (id, policy) in &config.policies {
+        if config.out_of_scope(policy).is_some() {
+            continue; // markers naming it are warned about with the reason
+        }
         let Some(tags) = tags_by_repo.get(&policy.repository) else {
             continue; // the repository failed and was reported
         };
         let repo = &config.repositories[&policy.repository];
-        let subject = format!("policy {}:{}", config.namespace, policy.name);
+        let subject = format!("policy {}:{}", policy.namespace, policy.name);
         // A registry must not be able to put arbitrary text into a file through a tag.
         let mut valid = Vec::with_capacity(tags.len());
         for tag in tags {
@@ -294,7 +308,7 @@ async fn resolve_picks(
         match policy.policy.select(&candidates) {
             Ok(tag) => {
                 picks.insert(
-                    policy.name.clone(),
+                    id.clone(),
                     (
                         Pick {
                             image: repo.image.clone(),
@@ -313,8 +327,9 @@ async fn resolve_picks(
 
     let mut out = HashMap::new();
     for (name, (pick, listed)) in picks {
+        let policy = &config.policies[&name];
         report.picks.push(PolicyPick {
-            policy: format!("{}:{name}", config.namespace),
+            policy: format!("{}:{}", policy.namespace, policy.name),
             image: pick.image.clone(),
             tag: pick.tag.clone(),
             digest: pick.digest.clone(),
@@ -336,15 +351,15 @@ async fn reflect_digests(
     report: &mut Report,
 ) {
     let mut lookups = JoinSet::new();
-    for policy in config.policies.values() {
+    for (id, policy) in &config.policies {
         if policy.digest_reflection == DigestReflection::Never {
             continue;
         }
-        let Some((pick, _)) = picks.get_mut(&policy.name) else {
+        let Some((pick, _)) = picks.get_mut(id) else {
             continue;
         };
         if policy.digest_reflection == DigestReflection::IfNotPresent
-            && let Some(digest) = digest_in_files(files, &config.namespace, &policy.name, pick)
+            && let Some(digest) = digest_in_files(files, &policy.namespace, &policy.name, pick)
         {
             pick.digest = Some(digest);
             continue;
@@ -354,7 +369,7 @@ async fn reflect_digests(
             continue;
         };
         let (name, path, tag) = (
-            policy.name.clone(),
+            id.clone(),
             repo.reference.repository.clone(),
             pick.tag.clone(),
         );
@@ -377,7 +392,11 @@ async fn reflect_digests(
             Err(e) => {
                 // Without the digest the pick would write a reference that is not pinned as
                 // configured; leave this policy's markers alone.
-                report.fail(format!("policy {}:{name}", config.namespace), e.to_string());
+                let policy = &config.policies[&name];
+                report.fail(
+                    format!("policy {}:{}", policy.namespace, policy.name),
+                    e.to_string(),
+                );
                 picks.remove(&name);
             }
         }
@@ -416,30 +435,45 @@ fn apply_edits(
     options: SyncOptions,
     report: &mut Report,
 ) {
-    let lookup = |policy: &PolicyRef| -> Option<Pick> {
-        if policy.namespace != config.namespace {
-            return None;
-        }
-        picks.get(&policy.name).cloned()
+    if let Some(automation) = &config.automation
+        && automation.suspended
+    {
+        report.warn(
+            format!(
+                "ImageUpdateAutomation {}/{}",
+                automation.namespace, automation.name
+            ),
+            "suspended: no file is changed",
+        );
+        return;
+    }
+    let id_of = |policy: &PolicyRef| -> Option<String> {
+        config
+            .find_policy(&policy.namespace, &policy.name)
+            .map(|p| crate::config::object_id(&config.namespace, &p.namespace, &p.name))
     };
+    let lookup = |policy: &PolicyRef| -> Option<Pick> { picks.get(&id_of(policy)?).cloned() };
     for file in files {
         let (edits, warnings) = manifest::plan(&file.markers, &lookup);
         for w in warnings {
-            // A marker whose policy exists but failed this pass was already reported as an error.
-            let failed_policy = file
-                .markers
-                .iter()
-                .find(|m| m.line == w.line)
-                .is_some_and(|m| {
-                    m.policy.namespace == config.namespace
-                        && config.policies.contains_key(&m.policy.name)
-                        && !picks.contains_key(&m.policy.name)
-                });
-            if !failed_policy {
-                report.warn(
-                    format!("{}:{}", file.relative.display(), w.line),
-                    format!("marker {}: {}", w.marker, w.message),
-                );
+            let Some(marker) = file.markers.iter().find(|m| m.line == w.line) else {
+                continue;
+            };
+            let policy = config.find_policy(&marker.policy.namespace, &marker.policy.name);
+            let subject = format!("{}:{}", file.relative.display(), w.line);
+            match policy.and_then(|p| config.out_of_scope(p)) {
+                Some(reason) => {
+                    report.warn(
+                        subject,
+                        format!("marker {}: {reason}; value left alone", w.marker),
+                    );
+                }
+                // A marker whose policy exists but failed this pass was already reported as an
+                // error.
+                None if policy.is_some_and(|_| {
+                    id_of(&marker.policy).is_some_and(|id| !picks.contains_key(&id))
+                }) => {}
+                None => report.warn(subject, format!("marker {}: {}", w.marker, w.message)),
             }
         }
         if edits.is_empty() {

@@ -66,6 +66,8 @@ pub struct RegistryOptions {
     pub timeout: Duration,
     /// Requests in flight to this host at once (at least 1).
     pub max_concurrency: usize,
+    /// Extra PEM CA certificates given inline (a Flux `certSecretRef` Secret's `ca.crt`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RegistryOptions {
@@ -76,6 +78,7 @@ impl Default for RegistryOptions {
             credentials: None,
             timeout: Duration::from_secs(30),
             max_concurrency: 4,
+            ca_pem: None,
         }
     }
 }
@@ -175,6 +178,16 @@ impl RegistryClient {
                 RegistryError::CaCert {
                     host: host.clone(),
                     path: path.clone(),
+                    source,
+                }
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if let Some(pem) = &options.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                RegistryError::CaCert {
+                    host: host.clone(),
+                    path: PathBuf::from("<certSecretRef ca.crt>"),
                     source,
                 }
             })?;
