@@ -40,6 +40,12 @@ pub struct Change {
     pub old: String,
     /// Value after.
     pub new: String,
+    /// The marker's `$imagepolicy` value (Flux's setter).
+    #[serde(skip)]
+    pub setter: String,
+    /// The Kubernetes object the value is in (empty for compose files).
+    #[serde(skip)]
+    pub object: manifest::ObjectId,
 }
 
 /// The newest tag a policy picked in this pass.
@@ -131,7 +137,17 @@ pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncE
     apply_edits(config, &worktree, &files, &picks, options, &mut report);
 
     if !options.dry_run && !options.no_commit && !report.written.is_empty() {
-        let message = commit_message(&report.changes);
+        let message = match flux_commit_message(config, worktree.root(), &report.changes) {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                report.fail(
+                    "commit message",
+                    format!("the ImageUpdateAutomation's messageTemplate failed ({e}); the default message is used"),
+                );
+                commit_message(&report.changes)
+            }
+            None => commit_message(&report.changes),
+        };
         match worktree.commit_files(&report.written, &config.git.author, &message) {
             Ok(oid) => {
                 tracing::info!(commit = %oid, branch, "committed {} change(s)", report.changes.len());
@@ -526,6 +542,8 @@ fn change(file: &Path, e: &Edit) -> Change {
         },
         old: e.old.clone(),
         new: e.new.clone(),
+        setter: e.setter.clone(),
+        object: e.object.clone(),
     }
 }
 
@@ -563,4 +581,50 @@ pub fn commit_message(changes: &[Change]) -> String {
         ));
     }
     msg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit messages from a Flux ImageUpdateAutomation's Go template (`messageTemplate`).
+
+/// The message rendered from the included ImageUpdateAutomation's `messageTemplate`, with
+/// Flux's template data (file paths relative to `update.path`, as Flux records them); `None`
+/// when the config has no such template.
+fn flux_commit_message(
+    config: &Config,
+    root: &Path,
+    changes: &[Change],
+) -> Option<Result<String, crate::template::TemplateError>> {
+    let automation = config.automation.as_ref()?;
+    let template = automation.message_template.as_ref()?;
+    let update_path = config
+        .update_path
+        .canonicalize()
+        .unwrap_or_else(|_| config.update_path.clone());
+    let data: Vec<crate::template::FluxChange> = changes
+        .iter()
+        .map(|c| {
+            let absolute = root.join(&c.file);
+            let file = absolute
+                .strip_prefix(&update_path)
+                .unwrap_or(&c.file)
+                .components()
+                .map(|p| p.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            crate::template::FluxChange {
+                file,
+                object: c.object.clone(),
+                old_value: c.old.clone(),
+                new_value: c.new.clone(),
+                setter: c.setter.clone(),
+            }
+        })
+        .collect();
+    let values = crate::template::flux_data(
+        &automation.namespace,
+        &automation.name,
+        &data,
+        &automation.message_template_values,
+    );
+    Some(template.render(&values))
 }

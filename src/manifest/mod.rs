@@ -100,6 +100,23 @@ pub struct Marker {
     pub field: Field,
     /// The marker's `$imagepolicy` value as written, e.g. `flux-system:web:tag`.
     pub marker: String,
+    /// The Kubernetes object of the enclosing document (all fields empty for compose files and
+    /// other non-Kubernetes files), as Flux records it for commit templates.
+    pub object: ObjectId,
+}
+
+/// A Kubernetes object's identity: `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`
+/// (Flux's `ObjectIdentifier`); fields are empty where the document has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
 }
 
 /// Something in a file that looks like it was meant to be a marker but is not usable.

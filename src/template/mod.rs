@@ -169,19 +169,7 @@ fn check_pipe(pipe: &Pipeline, line: usize) -> Result<(), TemplateError> {
     Ok(())
 }
 
-/// The Kubernetes object a change was made in (empty for compose and other non-Kubernetes
-/// files), as Flux's `ObjectIdentifier`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ObjectId {
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.namespace`.
-    pub namespace: String,
-}
+pub use crate::manifest::ObjectId;
 
 /// One change, as Flux records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
