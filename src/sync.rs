@@ -189,7 +189,7 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
                 continue;
             }
         };
-        match manifest::scan(&bytes) {
+        match manifest::scan_as(manifest::Format::of_path(&path), &bytes) {
             Ok(scan) => {
                 for w in scan.warnings {
                     report.warn(format!("{}:{}", relative.display(), w.line), w.message);
@@ -205,7 +205,7 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
             }
             Err(e) => report.fail(
                 format!("{}:{}", relative.display(), e.line),
-                format!("not valid YAML, file skipped: {}", e.message),
+                format!("does not parse, file skipped: {}", e.message),
             ),
         }
     }
@@ -470,7 +470,8 @@ fn apply_edits(
     };
     let lookup = |policy: &PolicyRef| -> Option<Pick> { picks.get(&id_of(policy)?).cloned() };
     for file in files {
-        let (edits, warnings) = manifest::plan(&file.markers, &lookup);
+        let format = manifest::Format::of_path(&file.path);
+        let (edits, warnings) = manifest::plan_as(format, &file.markers, &lookup);
         for w in warnings {
             let Some(marker) = file.markers.iter().find(|m| m.line == w.line) else {
                 continue;

@@ -18,17 +18,23 @@
 //! new text YAML 1.1 would read as a number, bool or null is written double-quoted.
 
 mod discover;
+mod dotenv;
+mod format;
 mod marker;
+mod nix;
 mod plan;
 mod quote;
 mod scan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
 
 use std::fmt;
 use std::ops::Range;
 
 pub use discover::{DiscoverError, Discovery, discover, write_atomic};
+pub use format::{Format, plan_as, render_plain, scan_as};
 pub use plan::{Edit, Pick, PlanWarning, apply, plan, replace_scalar};
 pub use quote::{is_valid_digest, is_valid_tag, render_scalar, yaml11_non_string};
 pub use scan::{Scalar, mentions_marker, scalars, scan};
