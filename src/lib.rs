@@ -7,7 +7,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod explain;
 pub mod git;
+pub mod lint;
 pub mod manifest;
 pub mod policy;
 pub mod registry;

@@ -212,7 +212,10 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
     files
 }
 
-fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
+/// One client per registry host the repositories use.
+pub(crate) fn registry_clients(
+    config: &Config,
+) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
     let mut clients = HashMap::new();
     for repo in config.repositories.values() {
         let host = &repo.reference.registry;
@@ -238,6 +241,15 @@ fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClien
         clients.insert(host.clone(), Arc::new(RegistryClient::new(host, options)?));
     }
     Ok(clients)
+}
+
+/// `registries.<host>.harbor` as [`RegistryClient::list_tags_timed`] takes it.
+pub(crate) fn harbor_choice(config: &Config, host: &str) -> Option<bool> {
+    match config.registries.get(host).map(|r| r.harbor) {
+        Some(crate::config::HarborMode::On) => Some(true),
+        Some(crate::config::HarborMode::Off) => Some(false),
+        Some(crate::config::HarborMode::Auto) | None => None,
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -271,12 +283,15 @@ async fn resolve_picks(
         let name = id.clone();
         let path = repo.reference.repository.clone();
         let timeout = repo.timeout;
+        let harbor = harbor_choice(config, &repo.reference.registry);
         tasks.spawn(async move {
-            let result = tokio::time::timeout(timeout, client.list_tags(&path)).await;
+            let result = tokio::time::timeout(timeout, client.list_tags_timed(&path, harbor)).await;
             (name, result)
         });
     }
     let mut tags_by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut times_by_repo: BTreeMap<String, crate::policy::PushTimes> = BTreeMap::new();
+    let mut harbor_errors: BTreeMap<String, String> = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else {
             report.fail("registry", "a tag listing task panicked");
@@ -284,8 +299,14 @@ async fn resolve_picks(
         };
         let image = &config.repositories[&name].image;
         match result {
-            Ok(Ok(tags)) => {
-                tags_by_repo.insert(name, tags);
+            Ok(Ok(listing)) => {
+                if let Some(times) = listing.push_times {
+                    times_by_repo.insert(name.clone(), times);
+                }
+                if let Some(e) = listing.harbor_error {
+                    harbor_errors.insert(name.clone(), e);
+                }
+                tags_by_repo.insert(name, listing.tags);
             }
             Ok(Err(e)) => report.fail(format!("repository {name} ({image})"), e.to_string()),
             Err(_) => report.fail(
@@ -320,8 +341,40 @@ async fn resolve_picks(
                 );
             }
         }
-        let candidates = crate::policy::exclude(valid, &repo.exclusions);
-        match policy.policy.select(&candidates) {
+        let mut candidates = crate::policy::exclude(valid, &repo.exclusions);
+        let no_times = crate::policy::PushTimes::new();
+        let times = times_by_repo.get(&policy.repository).unwrap_or(&no_times);
+        let needs_times = policy.min_age.is_some()
+            || matches!(policy.policy.rule, crate::policy::Rule::NewestPushed);
+        if needs_times && !times_by_repo.contains_key(&policy.repository) {
+            let why = harbor_errors.get(&policy.repository).map_or_else(
+                || {
+                    format!(
+                        "{} is not a Harbor (or its API is turned off)",
+                        repo.reference.registry
+                    )
+                },
+                |e| format!("Harbor's API failed: {e}"),
+            );
+            report.fail(
+                subject,
+                format!("newestPushed and minAge need push times from Harbor's API, but {why}"),
+            );
+            continue;
+        }
+        if let Some(min_age) = policy.min_age {
+            let (old_enough, young) = crate::policy::split_by_age(
+                candidates,
+                times,
+                std::time::SystemTime::now(),
+                min_age,
+            );
+            if !young.is_empty() {
+                tracing::debug!(policy = %subject, young = young.len(), "tags younger than minAge skipped");
+            }
+            candidates = old_enough;
+        }
+        match policy.policy.select_with_times(&candidates, times) {
             Ok(tag) => {
                 picks.insert(
                     id.clone(),

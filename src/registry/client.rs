@@ -43,7 +43,7 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    fn username(&self) -> Option<&str> {
+    pub(crate) fn username(&self) -> Option<&str> {
         match self {
             Credentials::Basic { username, .. } => Some(username),
             Credentials::IdentityToken(_) => None,
@@ -96,6 +96,8 @@ pub struct RegistryClient {
     configured: Option<Credentials>,
     credentials: OnceCell<Option<Credentials>>,
     ping: OnceCell<()>,
+    /// Whether the host is a Harbor (probed once, see `harbor.rs`).
+    pub(crate) harbor: OnceCell<bool>,
     scheme: Mutex<Scheme>,
     tokens: TokenCache,
     limit: Semaphore,
@@ -208,6 +210,7 @@ impl RegistryClient {
             configured: options.credentials,
             credentials: OnceCell::new(),
             ping: OnceCell::new(),
+            harbor: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: TokenCache::default(),
             limit: Semaphore::new(options.max_concurrency.max(1)),
@@ -530,7 +533,7 @@ impl RegistryClient {
 
     /// The credentials in force: the configured ones, else the docker config's, else none.
     /// The docker config is read once, off the async threads (helpers may run).
-    async fn credentials(&self) -> Option<&Credentials> {
+    pub(crate) async fn credentials(&self) -> Option<&Credentials> {
         self.credentials
             .get_or_init(|| async {
                 match &self.configured {
@@ -564,7 +567,7 @@ impl RegistryClient {
     /// Sends one request, retrying 429/503 (after `Retry-After`), other 5xx, and connect or
     /// timeout errors with a bounded exponential backoff; never other 4xx. Each attempt holds a
     /// concurrency permit until its body is read.
-    async fn send_raw(
+    pub(crate) async fn send_raw(
         &self,
         method: &Method,
         url: &Url,
