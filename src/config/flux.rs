@@ -590,7 +590,8 @@ fn collect_files(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, entry) in includes.iter().enumerate() {
-        let path = c.resolve(entry);
+        // `a/./b` → `a/b`, so messages show the paths as people write them.
+        let path: PathBuf = c.resolve(entry).components().collect();
         if !path.exists() {
             c.error(
                 format!("include[{i}]"),

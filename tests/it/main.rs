@@ -6,5 +6,6 @@ mod support;
 
 mod cli;
 mod corpus;
+mod flux_seed;
 mod registry;
 mod sync;
