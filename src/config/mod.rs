@@ -120,3 +120,5 @@ fn clean_message(message: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flux;
