@@ -8,6 +8,8 @@ mod fix;
 mod order;
 mod rules;
 mod run;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
