@@ -7,5 +7,6 @@ mod support;
 mod cli;
 mod corpus;
 mod flux_seed;
+mod harbor;
 mod registry;
 mod sync;
