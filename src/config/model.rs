@@ -407,22 +407,21 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         }
     }
     for p in policies.values() {
-        if matches!(p.policy.rule, Rule::NewestPushed) || p.min_age.is_some() {
-            if let Some(repo) = repositories.get(&p.repository)
-                && registries
-                    .get(&repo.reference.registry)
-                    .is_some_and(|r| r.harbor == HarborMode::Off)
-            {
-                c.errors.push(ConfigError::Invalid {
-                    file: p.origin.file.clone(),
-                    key: p.origin.key.clone(),
-                    message: format!(
-                        "newestPushed and minAge need push times, which only Harbor's API gives, \
+        if (matches!(p.policy.rule, Rule::NewestPushed) || p.min_age.is_some())
+            && let Some(repo) = repositories.get(&p.repository)
+            && registries
+                .get(&repo.reference.registry)
+                .is_some_and(|r| r.harbor == HarborMode::Off)
+        {
+            c.errors.push(ConfigError::Invalid {
+                file: p.origin.file.clone(),
+                key: p.origin.key.clone(),
+                message: format!(
+                    "newestPushed and minAge need push times, which only Harbor's API gives, \
                          but registries.{}.harbor is false",
-                        repo.reference.registry
-                    ),
-                });
-            }
+                    repo.reference.registry
+                ),
+            });
         }
     }
 

@@ -49,7 +49,7 @@ pub fn non_chronological(pattern: &str, extract: &str) -> Option<OrderProblem> {
         |p| matches!(p, Part::Digits { min, unbounded, .. } if *min >= 10 || *unbounded),
     )?;
     let varying = parts[..ts_index].iter().find_map(|p| match p {
-        Part::Varying(span) => Some(span.clone()),
+        Part::Varying(span) => Some(*span),
         _ => None,
     })?;
     let Part::Digits { span, group, .. } = &parts[ts_index] else {
@@ -193,22 +193,22 @@ fn flatten(ast: &Ast, out: &mut Vec<Part>, group: Option<(u32, Option<String>)>)
                 RepetitionKind::Range(RepetitionRange::Bounded(n, _)) => (*n, false),
             };
             match class_digits_only(&r.ast) {
-                Some(true) => push_digits(out, min, unbounded, r.span.clone()),
-                Some(false) => out.push(Part::Varying(r.span.clone())),
+                Some(true) => push_digits(out, min, unbounded, r.span),
+                Some(false) => out.push(Part::Varying(r.span)),
                 None => {
                     // A repeated literal is fixed text; anything else varies.
                     if matches!(*r.ast, Ast::Literal(_)) {
                         out.push(Part::Fixed);
                     } else {
-                        out.push(Part::Varying(r.span.clone()));
+                        out.push(Part::Varying(r.span));
                     }
                 }
             }
         }
-        Ast::Alternation(a) => out.push(Part::Varying(a.span.clone())),
+        Ast::Alternation(a) => out.push(Part::Varying(a.span)),
         class => match class_digits_only(class) {
-            Some(true) => push_digits(out, 1, false, class.span().clone()),
-            _ => out.push(Part::Varying(class.span().clone())),
+            Some(true) => push_digits(out, 1, false, *class.span()),
+            _ => out.push(Part::Varying(*class.span())),
         },
     }
 }

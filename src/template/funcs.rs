@@ -1006,15 +1006,11 @@ fn regex_fn(name: &str, args: &[Value]) -> Result<Value, String> {
         "regexReplaceAll" => {
             want(name, args, 3)?;
             // Go's `${1}` expansion; Rust's replacement syntax is the same for these forms.
-            Value::str(re(&s(0))?.replace_all(&s(1), s(2).as_str()).into_owned())
+            Value::str(re(&s(0))?.replace_all(&s(1), s(2).as_str()))
         }
         "regexReplaceAllLiteral" => {
             want(name, args, 3)?;
-            Value::str(
-                re(&s(0))?
-                    .replace_all(&s(1), regex::NoExpand(&s(2)))
-                    .into_owned(),
-            )
+            Value::str(re(&s(0))?.replace_all(&s(1), regex::NoExpand(&s(2))))
         }
         _ => {
             want(name, args, 3)?;

@@ -249,7 +249,7 @@ pub fn flux_data(
                 )
             })
             .collect();
-        entries.sort_by(|a, b| value::sort_key(&a.0).cmp(&value::sort_key(&b.0)));
+        entries.sort_by_key(|a| value::sort_key(&a.0));
         Value::Map(std::rc::Rc::new(entries))
     };
     let file_changes =

@@ -417,14 +417,14 @@ pub(crate) fn parse(src: &str) -> Result<Nodes, TemplateError> {
     let (nodes, end) = p.list()?;
     match end {
         End::Eof => Ok(nodes),
-        End::End(line) => Err(err(line, "unexpected {{end}}")),
+        End::Closed(line) => Err(err(line, "unexpected {{end}}")),
         End::Else(line, _) => Err(err(line, "unexpected {{else}}")),
     }
 }
 
 enum End {
     Eof,
-    End(usize),
+    Closed(usize),
     /// `{{else}}` or `{{else if …}}` (the tokens after `else`).
     Else(usize, Vec<Tok>),
 }
@@ -454,7 +454,7 @@ impl Parser {
                 _ => String::new(),
             };
             match keyword.as_str() {
-                "end" => return Ok((nodes, End::End(line))),
+                "end" => return Ok((nodes, End::Closed(line))),
                 "else" => {
                     toks.remove(0);
                     return Ok((nodes, End::Else(line, toks)));
@@ -525,7 +525,7 @@ impl Parser {
                 last.1 = body;
             }
             match end {
-                End::End(_) => {
+                End::Closed(_) => {
                     return Ok(Node::If {
                         line,
                         branches,
@@ -535,7 +535,7 @@ impl Parser {
                 End::Eof => return Err(err(line, "unexpected EOF: {{if}} without {{end}}")),
                 End::Else(l, rest) if rest.is_empty() => {
                     let (body, end) = self.list()?;
-                    if !matches!(end, End::End(_)) {
+                    if !matches!(end, End::Closed(_)) {
                         return Err(err(l, "expected {{end}} after {{else}}"));
                     }
                     return Ok(Node::If {
@@ -562,7 +562,7 @@ impl Parser {
         end: End,
     ) -> Result<Option<Nodes>, TemplateError> {
         match end {
-            End::End(_) => Ok(None),
+            End::Closed(_) => Ok(None),
             End::Eof => Err(err(
                 line,
                 format!("unexpected EOF: {{{{{what}}}}} without {{{{end}}}}"),
@@ -575,7 +575,7 @@ impl Parser {
                     ));
                 }
                 let (body, end) = self.list()?;
-                if !matches!(end, End::End(_)) {
+                if !matches!(end, End::Closed(_)) {
                     return Err(err(l, "expected {{end}} after {{else}}"));
                 }
                 Ok(Some(body))

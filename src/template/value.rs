@@ -51,7 +51,7 @@ impl Value {
             .into_iter()
             .map(|(k, v)| (Value::str(k), v))
             .collect();
-        v.sort_by(|a, b| sort_key(&a.0).cmp(&sort_key(&b.0)));
+        v.sort_by_key(|a| sort_key(&a.0));
         Value::Map(Rc::new(v))
     }
 
@@ -147,18 +147,40 @@ pub(crate) fn sort_key(v: &Value) -> SortKey {
     }
 }
 
-#[derive(Debug, PartialEq, PartialOrd)]
+#[derive(Debug)]
 pub(crate) enum SortKey {
     Num(f64),
     Text(String),
     Fields(Vec<SortKey>),
 }
 
+impl PartialEq for SortKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
 impl Eq for SortKey {}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for SortKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.partial_cmp(other).unwrap_or(std::cmp::Ordering::Equal)
+        let rank = |k: &SortKey| match k {
+            SortKey::Num(_) => 0,
+            SortKey::Text(_) => 1,
+            SortKey::Fields(_) => 2,
+        };
+        match (self, other) {
+            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Fields(a), SortKey::Fields(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)),
+        }
     }
 }
 

@@ -251,7 +251,7 @@ fn handle(state: &Mutex<State>, uri: &Uri, headers: &HeaderMap) -> Response {
         }
         let mut artifacts = r.artifacts.clone();
         // Default sort: push_time descending.
-        artifacts.sort_by(|a, b| b.pushed.cmp(&a.pushed));
+        artifacts.sort_by_key(|a| std::cmp::Reverse(a.pushed));
         let total = artifacts.len();
         let body: Vec<String> = artifacts
             .iter()
