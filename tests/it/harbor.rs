@@ -182,6 +182,12 @@ fn harbor_checkout(host: &str, policies: &str) -> Checkout {
                 "deploy/.env",
                 "WEB_TAG=old # {\"$imagepolicy\": \"flux-system:web:tag\"}\n",
             ),
+            (
+                "deploy/host.nix",
+                &format!(
+                    "{{ ... }}: {{\n  virtualisation.oci-containers.containers.web.image = \"{host}/homelab/web:old\"; # {{\"$imagepolicy\": \"flux-system:web\"}}\n}}\n"
+                ),
+            ),
         ],
     )
 }
@@ -219,6 +225,16 @@ fn newest_pushed_and_min_age_pick_by_harbor_push_time() {
         repo.read("deploy/.env"),
         "WEB_TAG=aaa-newest # {\"$imagepolicy\": \"flux-system:web:tag\"}\n"
     );
+    assert_eq!(
+        repo.read("deploy/host.nix"),
+        format!(
+            "{{ ... }}: {{\n  virtualisation.oci-containers.containers.web.image = \"{}/homelab/web:aaa-newest\"; # {{\"$imagepolicy\": \"flux-system:web\"}}\n}}\n",
+            stub.host
+        )
+    );
+    // All three files in one commit.
+    let files = repo.git(&["show", "--name-only", "--format=", "HEAD"]);
+    assert_eq!(files.lines().count(), 3, "{files}");
 
     // minAge: the build pushed ten minutes ago is not a candidate yet.
     let repo = harbor_checkout(
