@@ -8,5 +8,6 @@ mod cli;
 mod corpus;
 mod flux_seed;
 mod harbor;
+mod lint;
 mod registry;
 mod sync;
