@@ -58,6 +58,24 @@ pub enum Command {
     /// Tag policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check the configuration and the marked files without changing anything; each warning
+    /// names the file and the YAML to paste that fixes it. Exit 0 with warnings only, 1 with
+    /// errors (or with warnings under --strict), 2 when the config does not load.
+    Lint(LintArgs),
+}
+
+/// `deckhand lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Treat warnings as errors (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not ask the registries (skips the rules that need the live tag lists).
+    #[arg(long)]
+    pub offline: bool,
+    /// Output on stdout: text, or the findings as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `deckhand sync`.
@@ -88,6 +106,20 @@ pub enum PolicyCommand {
     /// stdin (or --tags-file); the pick is printed alone on stdout. Exit 1 when no tag qualifies,
     /// 2 on an invalid range, regex or order.
     Eval(EvalArgs),
+    /// Live: every tag of the policy's repository and its fate — excluded (by which pattern),
+    /// too young for minAge, filtered out, its extracted key and rank — with push times where
+    /// the registry gives them (Harbor), ending with the pick.
+    Explain(ExplainArgs),
+}
+
+/// `deckhand policy explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The policy: `namespace:name`, or a name unique across namespaces.
+    pub name: String,
+    /// Output on stdout: a table, or JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `deckhand policy eval`.

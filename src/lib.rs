@@ -7,9 +7,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod explain;
 pub mod git;
+pub mod lint;
 pub mod manifest;
 pub mod policy;
 pub mod registry;
 pub mod secret;
 pub mod sync;
+pub mod template;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use deckhand::cli::{Cli, Command, EvalArgs, LogFormat, OutputFormat, PolicyCommand, SyncArgs};
+use deckhand::cli::{
+    Cli, Command, EvalArgs, ExplainArgs, LintArgs, LogFormat, OutputFormat, PolicyCommand, SyncArgs,
+};
 use deckhand::config::{self, Config};
 use deckhand::policy::{self, Constraint, Filter, Order, Policy, Rule};
 use deckhand::sync::{self, Report, SyncOptions};
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Sync(args) => run_sync(&cli, args),
         Command::Policy(PolicyCommand::Eval(args)) => run_eval(args),
+        Command::Policy(PolicyCommand::Explain(args)) => run_explain(&cli, args),
+        Command::Lint(args) => run_lint(&cli, args),
     };
     match outcome {
         Outcome::Done => ExitCode::SUCCESS,
@@ -73,12 +77,109 @@ fn config_path(cli: &Cli) -> PathBuf {
 
 fn load_config(cli: &Cli) -> Result<Config, Outcome> {
     let path = config_path(cli);
-    config::load(&path).map_err(|errors| {
+    let config = config::load(&path).map_err(|errors| {
         for e in &errors.0 {
             error(e);
         }
         Outcome::Usage
-    })
+    })?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            error(format_args!("cannot start the async runtime: {e}"));
+            Outcome::PartlyFailed
+        })
+}
+
+fn run_lint(cli: &Cli, args: &LintArgs) -> Outcome {
+    use deckhand::lint::{LintOptions, Severity};
+    let config = match config::load(&config_path(cli)) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("error: {e}");
+            }
+            eprintln!("{} error(s): the config does not load", errors.0.len());
+            return Outcome::Usage;
+        }
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    let options = LintOptions {
+        offline: args.offline,
+    };
+    let findings = runtime.block_on(deckhand::lint::run(&config, options));
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    let shown = match args.output {
+        OutputFormat::Json => serde_json::to_string_pretty(&findings)
+            .map(|s| println!("{s}"))
+            .is_ok(),
+        OutputFormat::Text => {
+            for f in &findings {
+                println!("{f}");
+            }
+            true
+        }
+    };
+    if !shown {
+        error("cannot write the findings");
+        return Outcome::PartlyFailed;
+    }
+    eprintln!("{errors} error(s), {warnings} warning(s)");
+    if errors > 0 || (args.strict && warnings > 0) {
+        Outcome::PartlyFailed
+    } else {
+        Outcome::Done
+    }
+}
+
+fn run_explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
+    let config = match load_config(cli) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    match runtime.block_on(deckhand::explain::explain(&config, &args.name)) {
+        Ok(explanation) => {
+            match args.output {
+                OutputFormat::Json => match serde_json::to_string_pretty(&explanation) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => error(e),
+                },
+                OutputFormat::Text => print!("{explanation}"),
+            }
+            if explanation.pick.is_ok() {
+                Outcome::Done
+            } else {
+                Outcome::PartlyFailed
+            }
+        }
+        Err(e @ deckhand::explain::ExplainError::Unknown { .. }) => {
+            error(e);
+            Outcome::Usage
+        }
+        Err(e) => {
+            error(e);
+            Outcome::PartlyFailed
+        }
+    }
 }
 
 fn run_sync(cli: &Cli, args: &SyncArgs) -> Outcome {

@@ -40,6 +40,12 @@ pub struct Change {
     pub old: String,
     /// Value after.
     pub new: String,
+    /// The marker's `$imagepolicy` value (Flux's setter).
+    #[serde(skip)]
+    pub setter: String,
+    /// The Kubernetes object the value is in (empty for compose files).
+    #[serde(skip)]
+    pub object: manifest::ObjectId,
 }
 
 /// The newest tag a policy picked in this pass.
@@ -131,7 +137,17 @@ pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncE
     apply_edits(config, &worktree, &files, &picks, options, &mut report);
 
     if !options.dry_run && !options.no_commit && !report.written.is_empty() {
-        let message = commit_message(&report.changes);
+        let message = match flux_commit_message(config, worktree.root(), &report.changes) {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                report.fail(
+                    "commit message",
+                    format!("the ImageUpdateAutomation's messageTemplate failed ({e}); the default message is used"),
+                );
+                commit_message(&report.changes)
+            }
+            None => commit_message(&report.changes),
+        };
         match worktree.commit_files(&report.written, &config.git.author, &message) {
             Ok(oid) => {
                 tracing::info!(commit = %oid, branch, "committed {} change(s)", report.changes.len());
@@ -173,7 +189,7 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
                 continue;
             }
         };
-        match manifest::scan(&bytes) {
+        match manifest::scan_as(manifest::Format::of_path(&path), &bytes) {
             Ok(scan) => {
                 for w in scan.warnings {
                     report.warn(format!("{}:{}", relative.display(), w.line), w.message);
@@ -189,14 +205,17 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
             }
             Err(e) => report.fail(
                 format!("{}:{}", relative.display(), e.line),
-                format!("not valid YAML, file skipped: {}", e.message),
+                format!("does not parse, file skipped: {}", e.message),
             ),
         }
     }
     files
 }
 
-fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
+/// One client per registry host the repositories use.
+pub(crate) fn registry_clients(
+    config: &Config,
+) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
     let mut clients = HashMap::new();
     for repo in config.repositories.values() {
         let host = &repo.reference.registry;
@@ -217,10 +236,20 @@ fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClien
             credentials: settings.credentials.clone(),
             timeout: repo.timeout,
             max_concurrency: settings.max_concurrency,
+            ca_pem: settings.ca_pem.clone(),
         };
         clients.insert(host.clone(), Arc::new(RegistryClient::new(host, options)?));
     }
     Ok(clients)
+}
+
+/// `registries.<host>.harbor` as [`RegistryClient::list_tags_timed`] takes it.
+pub(crate) fn harbor_choice(config: &Config, host: &str) -> Option<bool> {
+    match config.registries.get(host).map(|r| r.harbor) {
+        Some(crate::config::HarborMode::On) => Some(true),
+        Some(crate::config::HarborMode::Off) => Some(false),
+        Some(crate::config::HarborMode::Auto) | None => None,
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -237,19 +266,32 @@ async fn resolve_picks(
     report: &mut Report,
 ) -> HashMap<String, Pick> {
     let mut tasks = JoinSet::new();
-    for repo in config.repositories.values() {
+    for (id, repo) in &config.repositories {
+        if repo.suspended {
+            report.warn(
+                format!(
+                    "repository {}:{} ({})",
+                    repo.namespace, repo.name, repo.image
+                ),
+                "suspended: not scanned, its policies keep the values in the files",
+            );
+            continue;
+        }
         let Some(client) = clients.get(&repo.reference.registry).cloned() else {
             continue;
         };
-        let name = repo.name.clone();
+        let name = id.clone();
         let path = repo.reference.repository.clone();
         let timeout = repo.timeout;
+        let harbor = harbor_choice(config, &repo.reference.registry);
         tasks.spawn(async move {
-            let result = tokio::time::timeout(timeout, client.list_tags(&path)).await;
+            let result = tokio::time::timeout(timeout, client.list_tags_timed(&path, harbor)).await;
             (name, result)
         });
     }
     let mut tags_by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut times_by_repo: BTreeMap<String, crate::policy::PushTimes> = BTreeMap::new();
+    let mut harbor_errors: BTreeMap<String, String> = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else {
             report.fail("registry", "a tag listing task panicked");
@@ -257,8 +299,14 @@ async fn resolve_picks(
         };
         let image = &config.repositories[&name].image;
         match result {
-            Ok(Ok(tags)) => {
-                tags_by_repo.insert(name, tags);
+            Ok(Ok(listing)) => {
+                if let Some(times) = listing.push_times {
+                    times_by_repo.insert(name.clone(), times);
+                }
+                if let Some(e) = listing.harbor_error {
+                    harbor_errors.insert(name.clone(), e);
+                }
+                tags_by_repo.insert(name, listing.tags);
             }
             Ok(Err(e)) => report.fail(format!("repository {name} ({image})"), e.to_string()),
             Err(_) => report.fail(
@@ -272,12 +320,15 @@ async fn resolve_picks(
     }
 
     let mut picks = HashMap::new();
-    for policy in config.policies.values() {
+    for (id, policy) in &config.policies {
+        if config.out_of_scope(policy).is_some() {
+            continue; // markers naming it are warned about with the reason
+        }
         let Some(tags) = tags_by_repo.get(&policy.repository) else {
             continue; // the repository failed and was reported
         };
         let repo = &config.repositories[&policy.repository];
-        let subject = format!("policy {}:{}", config.namespace, policy.name);
+        let subject = format!("policy {}:{}", policy.namespace, policy.name);
         // A registry must not be able to put arbitrary text into a file through a tag.
         let mut valid = Vec::with_capacity(tags.len());
         for tag in tags {
@@ -290,11 +341,43 @@ async fn resolve_picks(
                 );
             }
         }
-        let candidates = crate::policy::exclude(valid, &repo.exclusions);
-        match policy.policy.select(&candidates) {
+        let mut candidates = crate::policy::exclude(valid, &repo.exclusions);
+        let no_times = crate::policy::PushTimes::new();
+        let times = times_by_repo.get(&policy.repository).unwrap_or(&no_times);
+        let needs_times = policy.min_age.is_some()
+            || matches!(policy.policy.rule, crate::policy::Rule::NewestPushed);
+        if needs_times && !times_by_repo.contains_key(&policy.repository) {
+            let why = harbor_errors.get(&policy.repository).map_or_else(
+                || {
+                    format!(
+                        "{} is not a Harbor (or its API is turned off)",
+                        repo.reference.registry
+                    )
+                },
+                |e| format!("Harbor's API failed: {e}"),
+            );
+            report.fail(
+                subject,
+                format!("newestPushed and minAge need push times from Harbor's API, but {why}"),
+            );
+            continue;
+        }
+        if let Some(min_age) = policy.min_age {
+            let (old_enough, young) = crate::policy::split_by_age(
+                candidates,
+                times,
+                std::time::SystemTime::now(),
+                min_age,
+            );
+            if !young.is_empty() {
+                tracing::debug!(policy = %subject, young = young.len(), "tags younger than minAge skipped");
+            }
+            candidates = old_enough;
+        }
+        match policy.policy.select_with_times(&candidates, times) {
             Ok(tag) => {
                 picks.insert(
-                    policy.name.clone(),
+                    id.clone(),
                     (
                         Pick {
                             image: repo.image.clone(),
@@ -313,8 +396,9 @@ async fn resolve_picks(
 
     let mut out = HashMap::new();
     for (name, (pick, listed)) in picks {
+        let policy = &config.policies[&name];
         report.picks.push(PolicyPick {
-            policy: format!("{}:{name}", config.namespace),
+            policy: format!("{}:{}", policy.namespace, policy.name),
             image: pick.image.clone(),
             tag: pick.tag.clone(),
             digest: pick.digest.clone(),
@@ -336,15 +420,15 @@ async fn reflect_digests(
     report: &mut Report,
 ) {
     let mut lookups = JoinSet::new();
-    for policy in config.policies.values() {
+    for (id, policy) in &config.policies {
         if policy.digest_reflection == DigestReflection::Never {
             continue;
         }
-        let Some((pick, _)) = picks.get_mut(&policy.name) else {
+        let Some((pick, _)) = picks.get_mut(id) else {
             continue;
         };
         if policy.digest_reflection == DigestReflection::IfNotPresent
-            && let Some(digest) = digest_in_files(files, &config.namespace, &policy.name, pick)
+            && let Some(digest) = digest_in_files(files, &policy.namespace, &policy.name, pick)
         {
             pick.digest = Some(digest);
             continue;
@@ -354,7 +438,7 @@ async fn reflect_digests(
             continue;
         };
         let (name, path, tag) = (
-            policy.name.clone(),
+            id.clone(),
             repo.reference.repository.clone(),
             pick.tag.clone(),
         );
@@ -377,7 +461,11 @@ async fn reflect_digests(
             Err(e) => {
                 // Without the digest the pick would write a reference that is not pinned as
                 // configured; leave this policy's markers alone.
-                report.fail(format!("policy {}:{name}", config.namespace), e.to_string());
+                let policy = &config.policies[&name];
+                report.fail(
+                    format!("policy {}:{}", policy.namespace, policy.name),
+                    e.to_string(),
+                );
                 picks.remove(&name);
             }
         }
@@ -416,30 +504,46 @@ fn apply_edits(
     options: SyncOptions,
     report: &mut Report,
 ) {
-    let lookup = |policy: &PolicyRef| -> Option<Pick> {
-        if policy.namespace != config.namespace {
-            return None;
-        }
-        picks.get(&policy.name).cloned()
+    if let Some(automation) = &config.automation
+        && automation.suspended
+    {
+        report.warn(
+            format!(
+                "ImageUpdateAutomation {}/{}",
+                automation.namespace, automation.name
+            ),
+            "suspended: no file is changed",
+        );
+        return;
+    }
+    let id_of = |policy: &PolicyRef| -> Option<String> {
+        config
+            .find_policy(&policy.namespace, &policy.name)
+            .map(|p| crate::config::object_id(&config.namespace, &p.namespace, &p.name))
     };
+    let lookup = |policy: &PolicyRef| -> Option<Pick> { picks.get(&id_of(policy)?).cloned() };
     for file in files {
-        let (edits, warnings) = manifest::plan(&file.markers, &lookup);
+        let format = manifest::Format::of_path(&file.path);
+        let (edits, warnings) = manifest::plan_as(format, &file.markers, &lookup);
         for w in warnings {
-            // A marker whose policy exists but failed this pass was already reported as an error.
-            let failed_policy = file
-                .markers
-                .iter()
-                .find(|m| m.line == w.line)
-                .is_some_and(|m| {
-                    m.policy.namespace == config.namespace
-                        && config.policies.contains_key(&m.policy.name)
-                        && !picks.contains_key(&m.policy.name)
-                });
-            if !failed_policy {
-                report.warn(
-                    format!("{}:{}", file.relative.display(), w.line),
-                    format!("marker {}: {}", w.marker, w.message),
-                );
+            let Some(marker) = file.markers.iter().find(|m| m.line == w.line) else {
+                continue;
+            };
+            let policy = config.find_policy(&marker.policy.namespace, &marker.policy.name);
+            let subject = format!("{}:{}", file.relative.display(), w.line);
+            match policy.and_then(|p| config.out_of_scope(p)) {
+                Some(reason) => {
+                    report.warn(
+                        subject,
+                        format!("marker {}: {reason}; value left alone", w.marker),
+                    );
+                }
+                // A marker whose policy exists but failed this pass was already reported as an
+                // error.
+                None if policy.is_some_and(|_| {
+                    id_of(&marker.policy).is_some_and(|id| !picks.contains_key(&id))
+                }) => {}
+                None => report.warn(subject, format!("marker {}: {}", w.marker, w.message)),
             }
         }
         if edits.is_empty() {
@@ -492,6 +596,8 @@ fn change(file: &Path, e: &Edit) -> Change {
         },
         old: e.old.clone(),
         new: e.new.clone(),
+        setter: e.setter.clone(),
+        object: e.object.clone(),
     }
 }
 
@@ -529,4 +635,50 @@ pub fn commit_message(changes: &[Change]) -> String {
         ));
     }
     msg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit messages from a Flux ImageUpdateAutomation's Go template (`messageTemplate`).
+
+/// The message rendered from the included ImageUpdateAutomation's `messageTemplate`, with
+/// Flux's template data (file paths relative to `update.path`, as Flux records them); `None`
+/// when the config has no such template.
+fn flux_commit_message(
+    config: &Config,
+    root: &Path,
+    changes: &[Change],
+) -> Option<Result<String, crate::template::TemplateError>> {
+    let automation = config.automation.as_ref()?;
+    let template = automation.message_template.as_ref()?;
+    let update_path = config
+        .update_path
+        .canonicalize()
+        .unwrap_or_else(|_| config.update_path.clone());
+    let data: Vec<crate::template::FluxChange> = changes
+        .iter()
+        .map(|c| {
+            let absolute = root.join(&c.file);
+            let file = absolute
+                .strip_prefix(&update_path)
+                .unwrap_or(&c.file)
+                .components()
+                .map(|p| p.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            crate::template::FluxChange {
+                file,
+                object: c.object.clone(),
+                old_value: c.old.clone(),
+                new_value: c.new.clone(),
+                setter: c.setter.clone(),
+            }
+        })
+        .collect();
+    let values = crate::template::flux_data(
+        &automation.namespace,
+        &automation.name,
+        &data,
+        &automation.message_template_values,
+    );
+    Some(template.render(&values))
 }

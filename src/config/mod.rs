@@ -2,6 +2,7 @@
 //! Every error names the file and the key path.
 
 mod duration;
+mod flux;
 mod model;
 mod raw;
 
@@ -9,9 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use duration::parse_go_duration;
+pub use flux::{Automation, LabelSelector, SelectorExpression};
 pub use model::{
-    Author, Config, DigestReflection, GitSettings, HarborMode, PolicySettings, PushSettings,
-    RegistrySettings, Repository,
+    Author, Config, ConfigWarning, DigestReflection, GitSettings, HarborMode, Origin,
+    PolicySettings, PushSettings, RegistrySettings, Repository, object_id,
 };
 
 /// The file name looked for in the working directory when no config is named.
@@ -118,3 +120,5 @@ fn clean_message(message: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flux;

@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::ConfigError;
 use super::duration::parse_go_duration;
+use super::flux::{self, Automation};
 use super::raw::{
     HarborWord, RawAuthor, RawConfig, RawDigestReflection, RawHarbor, RawPolicy, RawRegistry,
     RawRepository, RawRule,
@@ -42,6 +43,97 @@ pub struct Config {
     pub update_path: PathBuf,
     /// Commit settings.
     pub git: GitSettings,
+    /// The Flux `ImageUpdateAutomation` read from `include:`, if any: its namespace and
+    /// `policySelector` decide which policies markers may use, and its Go `messageTemplate`
+    /// writes the commit message.
+    pub automation: Option<Automation>,
+    /// Things that load but deserve attention (Flux fields with no meaning here, plain-text
+    /// passwords, …), each naming its file and key. `lint` reports them; `sync` logs them.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Where a repository or policy was defined, for messages and for `lint` fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file (deckhand.yaml, or an included Flux manifest).
+    pub file: PathBuf,
+    /// `policies.web` in deckhand.yaml, or `ImagePolicy flux-system/web` in a Flux file.
+    pub key: String,
+    /// Whether it is a Flux object (fixes are then written as `spec:` YAML).
+    pub flux: bool,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.key, self.file.display())
+    }
+}
+
+/// A configuration warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The file concerned.
+    pub file: PathBuf,
+    /// The key or object concerned.
+    pub key: String,
+    /// What deckhand does about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+    }
+}
+
+/// The map key of an object: its name in `default_namespace`, else `namespace/name`.
+#[must_use]
+pub fn object_id(default_namespace: &str, namespace: &str, name: &str) -> String {
+    if namespace == default_namespace {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+impl Config {
+    /// The policy a marker's `namespace:name` names, if defined (in scope or not).
+    #[must_use]
+    pub fn find_policy(&self, namespace: &str, name: &str) -> Option<&PolicySettings> {
+        self.policies
+            .get(&object_id(&self.namespace, namespace, name))
+            .filter(|p| p.namespace == namespace && p.name == name)
+    }
+
+    /// Why markers may not use `policy` (outside the automation's namespace or selector, or
+    /// suspended); `None` when they may.
+    #[must_use]
+    pub fn out_of_scope(&self, policy: &PolicySettings) -> Option<String> {
+        if policy.suspended {
+            return Some(format!(
+                "policy {}:{} is suspended",
+                policy.namespace, policy.name
+            ));
+        }
+        let automation = self.automation.as_ref()?;
+        if !policy.origin.flux {
+            return None;
+        }
+        if policy.namespace != automation.namespace {
+            return Some(format!(
+                "policy {}:{} is outside the namespace of ImageUpdateAutomation {}/{} (Flux uses \
+                 only policies in the automation's namespace)",
+                policy.namespace, policy.name, automation.namespace, automation.name
+            ));
+        }
+        if !automation.policy_selector.matches(&policy.labels) {
+            return Some(format!(
+                "policy {}:{} is not selected by the policySelector of ImageUpdateAutomation {}/{}",
+                policy.namespace, policy.name, automation.namespace, automation.name
+            ));
+        }
+        None
+    }
 }
 
 /// How deckhand talks to one registry host.
@@ -57,6 +149,8 @@ pub struct RegistrySettings {
     pub harbor: HarborMode,
     /// Requests in flight to this host at once.
     pub max_concurrency: usize,
+    /// Extra CA certificates (PEM) from a Flux `certSecretRef` Secret manifest.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RegistrySettings {
@@ -67,6 +161,7 @@ impl Default for RegistrySettings {
             credentials: None,
             harbor: HarborMode::Auto,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            ca_pem: None,
         }
     }
 }
@@ -97,6 +192,12 @@ pub struct Repository {
     pub timeout: Duration,
     /// Tags matching any of these are dropped at scan time.
     pub exclusions: Vec<Regex>,
+    /// Its namespace (`namespace:` for deckhand.yaml entries, `metadata.namespace` for Flux).
+    pub namespace: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// Flux `suspend: true`: not scanned; its policies pick nothing.
+    pub suspended: bool,
 }
 
 /// When to look up and write the digest of the picked tag.
@@ -122,6 +223,16 @@ pub struct PolicySettings {
     pub policy: Policy,
     /// Digest reflection.
     pub digest_reflection: DigestReflection,
+    /// Its namespace; markers say `<namespace>:<name>`.
+    pub namespace: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// `metadata.labels` of a Flux ImagePolicy (for the automation's `policySelector`).
+    pub labels: BTreeMap<String, String>,
+    /// Beyond Flux: tags pushed more recently than this are not candidates yet.
+    pub min_age: Option<Duration>,
+    /// Flux `suspend: true`: markers naming it are left alone.
+    pub suspended: bool,
 }
 
 /// Commit settings.
@@ -165,14 +276,14 @@ pub struct PushSettings {
 }
 
 /// Collects every problem in one pass so the user sees them all at once.
-struct Checker<'a> {
-    file: &'a Path,
-    base: PathBuf,
-    errors: Vec<ConfigError>,
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
+    pub(super) base: PathBuf,
+    pub(super) errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError::Invalid {
             file: self.file.to_path_buf(),
             key: key.into(),
@@ -180,7 +291,7 @@ impl Checker<'_> {
         });
     }
 
-    fn resolve(&self, path: &str) -> PathBuf {
+    pub(super) fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
         if p.is_absolute() {
             p.to_path_buf()
@@ -189,7 +300,12 @@ impl Checker<'_> {
         }
     }
 
-    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
         match value {
             None => default,
             Some(text) => match parse_go_duration(text) {
@@ -222,8 +338,6 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
     for (section, present) in [
         ("rollout", raw.rollout.is_some()),
         ("daemon", raw.daemon.is_some()),
-        ("include", raw.include.is_some()),
-        ("credentials", raw.credentials.is_some()),
     ] {
         if present {
             tracing::warn!(
@@ -251,34 +365,73 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
 
     let mut repositories = BTreeMap::new();
     for (name, r) in raw.repositories {
-        if let Some(repo) = repository(&mut c, &name, r) {
+        if let Some(mut repo) = repository(&mut c, &name, r) {
+            repo.namespace.clone_from(&namespace);
             repositories.insert(name, repo);
         }
     }
 
     let mut policies = BTreeMap::new();
+    let mut native_policy_repos = Vec::new();
     for (name, p) in raw.policies {
-        let key = format!("policies.{name}");
-        if !repositories.contains_key(&p.repository) {
-            c.error(
-                format!("{key}.repository"),
-                format!(
-                    "names repository `{}`, which is not under `repositories:`",
-                    p.repository
-                ),
-            );
-        }
-        if let Some(policy) = policy_settings(&mut c, &name, p) {
+        native_policy_repos.push((name.clone(), p.repository.clone()));
+        if let Some(mut policy) = policy_settings(&mut c, &name, p) {
+            policy.namespace.clone_from(&namespace);
             policies.insert(name, policy);
         }
     }
 
-    let update_path = raw
-        .update
-        .and_then(|u| u.path)
-        .map_or_else(|| c.base.clone(), |p| c.resolve(&p));
+    let mut warnings = Vec::new();
+    let credentials = flux::credentials(&mut c, raw.credentials);
+    let included = flux::include(
+        &mut c,
+        raw.include.unwrap_or_default(),
+        &credentials,
+        flux::Parts {
+            namespace: &namespace,
+            registries: &mut registries,
+            repositories: &mut repositories,
+            policies: &mut policies,
+            warnings: &mut warnings,
+        },
+    );
+    for (name, repository) in native_policy_repos {
+        if !repositories.contains_key(&repository) {
+            c.error(
+                format!("policies.{name}.repository"),
+                format!(
+                    "names repository `{repository}`, which is not under `repositories:` (nor an \
+                     included ImageRepository in namespace {namespace})"
+                ),
+            );
+        }
+    }
+    for p in policies.values() {
+        if (matches!(p.policy.rule, Rule::NewestPushed) || p.min_age.is_some())
+            && let Some(repo) = repositories.get(&p.repository)
+            && registries
+                .get(&repo.reference.registry)
+                .is_some_and(|r| r.harbor == HarborMode::Off)
+        {
+            c.errors.push(ConfigError::Invalid {
+                file: p.origin.file.clone(),
+                key: p.origin.key.clone(),
+                message: format!(
+                    "newestPushed and minAge need push times, which only Harbor's API gives, \
+                         but registries.{}.harbor is false",
+                    repo.reference.registry
+                ),
+            });
+        }
+    }
+
+    let native_update_path = raw.update.and_then(|u| u.path);
+    let update_path = native_update_path
+        .as_deref()
+        .map_or_else(|| c.base.clone(), |p| c.resolve(p));
 
     let git_raw = raw.git.unwrap_or_default();
+    let git_raw_author_given = git_raw.author.is_some();
     let author = match git_raw.author {
         None => Author::default(),
         Some(RawAuthor { name, email }) => {
@@ -309,6 +462,18 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         message_template: git_raw.message_template,
         push,
     };
+    let native_git_author = git_raw_author_given;
+    let (git, update_path, automation) = flux::apply_automation(
+        &mut c,
+        included,
+        flux::NativeAutomation {
+            git,
+            author_given: native_git_author,
+            update_path,
+            update_path_given: native_update_path.is_some(),
+        },
+        &mut warnings,
+    );
 
     if c.errors.is_empty() {
         Ok(Config {
@@ -319,6 +484,8 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
             policies,
             update_path,
             git,
+            automation,
+            warnings,
         })
     } else {
         Err(c.errors)
@@ -423,11 +590,30 @@ fn registry_settings(c: &mut Checker<'_>, host: &str, r: RawRegistry) -> Registr
         credentials,
         harbor,
         max_concurrency,
+        ca_pem: None,
     }
 }
 
 fn repository(c: &mut Checker<'_>, name: &str, r: RawRepository) -> Option<Repository> {
     let key = format!("repositories.{name}");
+    let origin = Origin {
+        file: c.file.to_path_buf(),
+        key: key.clone(),
+        flux: false,
+    };
+    repository_at(c, &key, name, r, DEFAULT_TIMEOUT, origin)
+}
+
+/// Validates one repository whose keys start at `key` (`repositories.web`, or
+/// `ImageRepository ns/web spec` for a Flux object).
+pub(super) fn repository_at(
+    c: &mut Checker<'_>,
+    key: &str,
+    name: &str,
+    r: RawRepository,
+    default_timeout: Duration,
+    origin: Origin,
+) -> Option<Repository> {
     let reference = match ImageRef::parse(&r.image) {
         Ok(reference) => Some(reference),
         Err(e) => {
@@ -443,7 +629,7 @@ fn repository(c: &mut Checker<'_>, name: &str, r: RawRepository) -> Option<Repos
     let timeout = c.duration(
         &format!("{key}.timeout"),
         r.timeout.as_deref(),
-        DEFAULT_TIMEOUT,
+        default_timeout,
     );
     let patterns = r
         .exclusion_list
@@ -474,6 +660,9 @@ fn repository(c: &mut Checker<'_>, name: &str, r: RawRepository) -> Option<Repos
         interval,
         timeout,
         exclusions,
+        namespace: String::new(),
+        origin,
+        suspended: false,
     })
 }
 
@@ -489,6 +678,23 @@ fn order(c: &mut Checker<'_>, key: &str, value: Option<&str>) -> Order {
 
 fn policy_settings(c: &mut Checker<'_>, name: &str, p: RawPolicy) -> Option<PolicySettings> {
     let key = format!("policies.{name}");
+    let origin = Origin {
+        file: c.file.to_path_buf(),
+        key: key.clone(),
+        flux: false,
+    };
+    policy_settings_at(c, &key, name, p, origin)
+}
+
+/// Validates one policy whose keys start at `key`.
+pub(super) fn policy_settings_at(
+    c: &mut Checker<'_>,
+    key: &str,
+    name: &str,
+    p: RawPolicy,
+    origin: Origin,
+) -> Option<PolicySettings> {
+    let key = key.to_owned();
     if name.contains(':') {
         c.error(&key, "a policy name cannot contain `:`");
     }
@@ -496,18 +702,22 @@ fn policy_settings(c: &mut Checker<'_>, name: &str, p: RawPolicy) -> Option<Poli
         alphabetical,
         numerical,
         semver,
+        newest_pushed,
     } = p.policy;
     let chosen = usize::from(alphabetical.is_some())
         + usize::from(numerical.is_some())
-        + usize::from(semver.is_some());
+        + usize::from(semver.is_some())
+        + usize::from(newest_pushed.is_some());
     if chosen != 1 {
         c.error(
             format!("{key}.policy"),
-            "needs exactly one of `alphabetical`, `numerical`, `semver`",
+            "needs exactly one of `alphabetical`, `numerical`, `semver`, `newestPushed`",
         );
         return None;
     }
-    let rule = if let Some(a) = alphabetical {
+    let rule = if newest_pushed.is_some() {
+        Rule::NewestPushed
+    } else if let Some(a) = alphabetical {
         Rule::Alphabetical(order(
             c,
             &format!("{key}.policy.alphabetical.order"),
@@ -544,10 +754,19 @@ fn policy_settings(c: &mut Checker<'_>, name: &str, p: RawPolicy) -> Option<Poli
         Some(RawDigestReflection::IfNotPresent) => DigestReflection::IfNotPresent,
         Some(RawDigestReflection::Always) => DigestReflection::Always,
     };
+    let min_age = p
+        .min_age
+        .as_deref()
+        .map(|text| c.duration(&format!("{key}.minAge"), Some(text), Duration::ZERO));
     Some(PolicySettings {
         name: name.to_string(),
         repository: p.repository,
         policy: Policy { rule, filter },
         digest_reflection,
+        namespace: String::new(),
+        origin,
+        labels: BTreeMap::new(),
+        min_age,
+        suspended: false,
     })
 }

@@ -22,8 +22,23 @@ pub(crate) struct RawConfig {
     // full DESIGN-style config loads; `model.rs` warns that they are not acted on yet.
     pub rollout: Option<IgnoredAny>,
     pub daemon: Option<IgnoredAny>,
-    pub include: Option<IgnoredAny>,
-    pub credentials: Option<IgnoredAny>,
+    /// Files or directories holding Flux `image.toolkit.fluxcd.io` objects (see `flux.rs`).
+    pub include: Option<Vec<String>>,
+    /// What Flux objects' `secretRef`/`certSecretRef` names resolve to.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, RawCredential>,
+}
+
+/// One entry of `credentials:`: a user and password for a `secretRef`, a CA file for a
+/// `certSecretRef`, or both.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawCredential {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -70,6 +85,8 @@ pub(crate) struct RawPolicy {
     pub filter_tags: Option<RawFilterTags>,
     pub policy: RawRule,
     pub digest_reflection_policy: Option<RawDigestReflection>,
+    /// Beyond Flux: tags pushed more recently than this are not candidates yet.
+    pub min_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,12 +97,19 @@ pub(crate) struct RawFilterTags {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawRule {
     pub alphabetical: Option<RawOrdered>,
     pub numerical: Option<RawOrdered>,
     pub semver: Option<RawSemver>,
+    /// Beyond Flux: the most recently pushed tag (Harbor push times).
+    pub newest_pushed: Option<RawEmpty>,
 }
+
+/// `{}`: a rule without settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEmpty {}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -73,7 +73,8 @@ pub enum DiscoverError {
     },
 }
 
-/// Walks `dir` (inside `root`) and returns the `*.yaml` / `*.yml` files whose bytes mention a marker
+/// Walks `dir` (inside `root`) and returns the `*.yaml` / `*.yml` (and `.env`, `*.env`, `*.nix`)
+/// files whose bytes mention a marker
 /// ([`mentions_marker`](super::mentions_marker)).
 ///
 /// `.git` directories are skipped and symlinked directories are not followed. A symlinked file is
@@ -168,9 +169,9 @@ struct Walker {
     errors: Vec<DiscoverError>,
 }
 
+/// YAML, and the other formats markers can be in (`.env`, `*.env`, `*.nix`).
 fn is_yaml_name(name: &std::ffi::OsStr) -> bool {
-    let b = name.as_encoded_bytes();
-    b.ends_with(b".yaml") || b.ends_with(b".yml")
+    super::Format::of_name(name.as_encoded_bytes()).is_some()
 }
 
 impl Walker {

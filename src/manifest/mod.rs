@@ -18,17 +18,23 @@
 //! new text YAML 1.1 would read as a number, bool or null is written double-quoted.
 
 mod discover;
+mod dotenv;
+mod format;
 mod marker;
+mod nix;
 mod plan;
 mod quote;
 mod scan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
 
 use std::fmt;
 use std::ops::Range;
 
 pub use discover::{DiscoverError, Discovery, discover, write_atomic};
+pub use format::{Format, plan_as, render_plain, scan_as};
 pub use plan::{Edit, Pick, PlanWarning, apply, plan, replace_scalar};
 pub use quote::{is_valid_digest, is_valid_tag, render_scalar, yaml11_non_string};
 pub use scan::{Scalar, mentions_marker, scalars, scan};
@@ -100,6 +106,23 @@ pub struct Marker {
     pub field: Field,
     /// The marker's `$imagepolicy` value as written, e.g. `flux-system:web:tag`.
     pub marker: String,
+    /// The Kubernetes object of the enclosing document (all fields empty for compose files and
+    /// other non-Kubernetes files), as Flux records it for commit templates.
+    pub object: ObjectId,
+}
+
+/// A Kubernetes object's identity: `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`
+/// (Flux's `ObjectIdentifier`); fields are empty where the document has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
 }
 
 /// Something in a file that looks like it was meant to be a marker but is not usable.

@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use super::quote::{is_valid_digest, is_valid_tag, render_scalar};
-use super::{Field, Marker, PolicyRef, Scalar};
+use super::{Field, Marker, ObjectId, PolicyRef, Scalar};
 
 /// The image a policy selected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct Edit {
     /// The exact text spliced into `span`: the old quote style kept, a plain scalar double-quoted
     /// when YAML 1.1 would read it as a non-string.
     pub replacement: String,
+    /// The marker's `$imagepolicy` value (Flux's setter name).
+    pub setter: String,
+    /// The Kubernetes object the value is in.
+    pub object: ObjectId,
 }
 
 /// A marker the planner left alone, and why.
@@ -103,6 +107,8 @@ pub fn plan(
             old: m.value.clone(),
             replacement: render_scalar(m.style, &new),
             new,
+            setter: m.marker.clone(),
+            object: m.object.clone(),
         });
     }
     (edits, warnings)

@@ -13,7 +13,7 @@ use memchr::memmem;
 use saphyr_parser::{Event, Parser, ScalarStyle as SaphyrStyle, ScanError};
 
 use super::marker::{self, Comment, POLICY_KEY};
-use super::{Marker, ParseError, ScalarStyle, Scan, ScanWarning};
+use super::{Marker, ObjectId, ParseError, ScalarStyle, Scan, ScanWarning};
 
 /// The bytes [`mentions_marker`] looks for, quotes included (Flux's screen).
 pub(crate) const SCREEN: &[u8] = b"\"$imagepolicy\"";
@@ -149,6 +149,7 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, ParseError> {
             policy,
             field,
             marker: raw,
+            object: parsed.objects.get(tok.doc).cloned().unwrap_or_default(),
         });
     }
 
@@ -238,6 +239,8 @@ struct Token {
     /// Single-line token whose bytes were checked against the decoded value (plain) or whose
     /// quotes were found (quoted).
     verified: bool,
+    /// Index of the document it is in.
+    doc: usize,
 }
 
 impl Token {
@@ -249,6 +252,8 @@ impl Token {
 /// A file's scalar tokens, in document order.
 struct Parsed {
     tokens: Vec<Token>,
+    /// Per document: the Kubernetes object it holds (empty fields where there are none).
+    objects: Vec<ObjectId>,
 }
 
 impl Parsed {
@@ -263,6 +268,8 @@ enum Frame {
     Map {
         expect_key: bool,
         key: Option<(String, usize)>,
+        /// The key this mapping is the value of, for `metadata.name`.
+        under: Option<String>,
     },
     Seq,
 }
@@ -272,7 +279,9 @@ fn take_slot(stack: &mut [Frame]) -> Role {
     match stack.last_mut() {
         None => Role::Root,
         Some(Frame::Seq) => Role::Item,
-        Some(Frame::Map { expect_key, key }) => {
+        Some(Frame::Map {
+            expect_key, key, ..
+        }) => {
             if *expect_key {
                 *expect_key = false;
                 *key = None;
@@ -289,16 +298,28 @@ fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut conv = CharToByte::new(text);
     let lines = LineIndex::new(text);
     let mut tokens = Vec::new();
+    let mut objects: Vec<ObjectId> = vec![ObjectId::default()];
+    let mut started = false;
     let mut stack: Vec<Frame> = Vec::new();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
         match event {
-            Event::DocumentStart(_) => stack.clear(),
+            Event::DocumentStart(_) => {
+                stack.clear();
+                if started {
+                    objects.push(ObjectId::default());
+                }
+                started = true;
+            }
             Event::MappingStart(..) => {
-                take_slot(&mut stack);
+                let under = match take_slot(&mut stack) {
+                    Role::Value(Some((k, _))) => Some(k),
+                    _ => None,
+                };
                 stack.push(Frame::Map {
                     expect_key: true,
                     key: None,
+                    under,
                 });
             }
             Event::SequenceStart(..) => {
@@ -315,21 +336,45 @@ fn parse(text: &str) -> Result<Parsed, ParseError> {
                 let role = take_slot(&mut stack);
                 let from = conv.byte(span.start.index());
                 let to = conv.byte(span.end.index());
-                let Some(token) = locate(text, from, to, &value, style, role.clone(), &lines)
+                let doc = objects.len() - 1;
+                let Some(mut token) = locate(text, from, to, &value, style, role.clone(), &lines)
                 else {
                     continue;
                 };
+                token.doc = doc;
                 if token.role == Role::Key
                     && let Some(Frame::Map { key, .. }) = stack.last_mut()
                 {
                     *key = Some((token.value.clone(), token.line));
+                }
+                if let Role::Value(Some((k, _))) = &token.role {
+                    record_identity(&stack, k, &token.value, &mut objects[doc]);
                 }
                 tokens.push(token);
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
-    Ok(Parsed { tokens })
+    Ok(Parsed { tokens, objects })
+}
+
+/// Records `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` of a document.
+fn record_identity(stack: &[Frame], key: &str, value: &str, object: &mut ObjectId) {
+    let slot = match (stack, key) {
+        ([Frame::Map { .. }], "apiVersion") => &mut object.api_version,
+        ([Frame::Map { .. }], "kind") => &mut object.kind,
+        ([Frame::Map { .. }, Frame::Map { under, .. }], "name" | "namespace")
+            if under.as_deref() == Some("metadata") =>
+        {
+            if key == "name" {
+                &mut object.name
+            } else {
+                &mut object.namespace
+            }
+        }
+        _ => return,
+    };
+    value.clone_into(slot);
 }
 
 /// Finds a scalar's token in `text[from..to]` (the parser's span, converted to bytes).
@@ -385,6 +430,7 @@ fn locate(
         style,
         role,
         verified,
+        doc: 0,
     })
 }
 

@@ -461,7 +461,57 @@ fn edit_fields_are_reported() {
             old: "reg/web:1.0".into(),
             new: "reg.example/web:1.1".into(),
             replacement: "reg.example/web:1.1".into(),
+            setter: "flux-system:web".into(),
+            object: ObjectId::default(),
         }]
+    );
+}
+
+#[test]
+fn markers_carry_the_kubernetes_object_of_their_document() {
+    let src = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: prod
+  labels: {name: not-this}
+spec:
+  template:
+    metadata:
+      name: nor-this
+    spec:
+      containers:
+        - image: reg/web:1 # {\"$imagepolicy\": \"ns:web\"}
+---
+# a compose file's document has no identity
+services:
+  api:
+    image: reg/api:1 # {\"$imagepolicy\": \"ns:api\"}
+---
+kind: Kustomization
+apiVersion: kustomize.config.k8s.io/v1beta1
+images:
+  - newTag: '1' # {\"$imagepolicy\": \"ns:web:tag\"}
+";
+    let s = scan(src.as_bytes()).unwrap();
+    let objects: Vec<&ObjectId> = s.markers.iter().map(|m| &m.object).collect();
+    assert_eq!(
+        objects,
+        [
+            &ObjectId {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+                namespace: "prod".into(),
+            },
+            &ObjectId::default(),
+            &ObjectId {
+                api_version: "kustomize.config.k8s.io/v1beta1".into(),
+                kind: "Kustomization".into(),
+                ..ObjectId::default()
+            },
+        ]
     );
 }
 

@@ -20,6 +20,7 @@
 mod alphabetical;
 mod filter;
 mod numerical;
+mod pushed;
 mod select;
 mod semver;
 
@@ -29,6 +30,7 @@ use std::str::FromStr;
 use regex::Regex;
 
 pub use filter::Filter;
+pub use pushed::{PushTimes, format_rfc3339, parse_rfc3339, split_by_age};
 pub use select::{TagVerdict, Verdict};
 pub use semver::{Constraint, TagVersion};
 
@@ -88,6 +90,8 @@ pub enum Rule {
     Numerical(Order),
     /// The highest version within the range.
     Semver(Constraint),
+    /// Beyond Flux: the candidate pushed most recently (needs push times, e.g. Harbor's).
+    NewestPushed,
 }
 
 impl fmt::Display for Rule {
@@ -97,6 +101,7 @@ impl fmt::Display for Rule {
             Rule::Alphabetical(order) => write!(f, "alphabetical ({order})"),
             Rule::Numerical(order) => write!(f, "numerical ({order})"),
             Rule::Semver(range) => write!(f, "semver ({range})"),
+            Rule::NewestPushed => f.write_str("newestPushed"),
         }
     }
 }
@@ -173,6 +178,12 @@ pub enum SelectError {
         /// The range as written.
         range: String,
     },
+    /// A `newestPushed` policy, or a `minAge`, without push times for the tags.
+    #[error(
+        "this policy orders by push time, but the registry gave no push times (newestPushed and \
+         minAge need Harbor's API)"
+    )]
+    NoPushTimes,
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ impl Policy {
             Rule::Alphabetical(order) => self.select_alphabetical(tags, *order),
             Rule::Numerical(order) => self.select_numerical(tags, *order),
             Rule::Semver(range) => self.select_semver(tags, range),
+            Rule::NewestPushed => Err(SelectError::NoPushTimes),
         }
     }
 
@@ -81,6 +82,7 @@ impl Policy {
                 Some(v) if !range.matches_ver(&v) => Verdict::OutOfRange { key },
                 Some(_) => Verdict::Candidate { key, rank: 0 },
             },
+            Rule::NewestPushed => Verdict::Candidate { key, rank: 0 },
         }
     }
 
@@ -106,6 +108,8 @@ impl Policy {
                 (Some(x), Some(y)) => x.cmp_precedence(&y).then_with(by_tag),
                 _ => Ordering::Equal,
             },
+            // Ranked by push time in `explain_with_times`; without times, by tag.
+            Rule::NewestPushed => by_tag(),
         }
     }
 
@@ -271,6 +275,11 @@ pub enum Verdict {
         /// The key.
         key: String,
     },
+    /// `newestPushed` policy: the registry gave no push time for the tag.
+    NoPushTime {
+        /// The key.
+        key: String,
+    },
     /// A candidate; rank 1 is the pick, 2 the runner-up, and so on (no two share a rank).
     Candidate {
         /// The key the rule compared.
@@ -289,6 +298,7 @@ impl fmt::Display for Verdict {
             Verdict::NotNumeric { key } => {
                 write!(f, "{key:?} is not a number (this fails the policy)")
             }
+            Verdict::NoPushTime { key } => write!(f, "{key:?} has no known push time"),
             Verdict::Candidate { key, rank } => write!(f, "candidate #{rank} with key {key:?}"),
         }
     }

@@ -43,7 +43,7 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    fn username(&self) -> Option<&str> {
+    pub(crate) fn username(&self) -> Option<&str> {
         match self {
             Credentials::Basic { username, .. } => Some(username),
             Credentials::IdentityToken(_) => None,
@@ -66,6 +66,8 @@ pub struct RegistryOptions {
     pub timeout: Duration,
     /// Requests in flight to this host at once (at least 1).
     pub max_concurrency: usize,
+    /// Extra PEM CA certificates given inline (a Flux `certSecretRef` Secret's `ca.crt`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RegistryOptions {
@@ -76,6 +78,7 @@ impl Default for RegistryOptions {
             credentials: None,
             timeout: Duration::from_secs(30),
             max_concurrency: 4,
+            ca_pem: None,
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct RegistryClient {
     configured: Option<Credentials>,
     credentials: OnceCell<Option<Credentials>>,
     ping: OnceCell<()>,
+    /// Whether the host is a Harbor (probed once, see `harbor.rs`).
+    pub(crate) harbor: OnceCell<bool>,
     scheme: Mutex<Scheme>,
     tokens: TokenCache,
     limit: Semaphore,
@@ -180,6 +185,16 @@ impl RegistryClient {
             })?;
             builder = builder.tls_certs_merge(certs);
         }
+        if let Some(pem) = &options.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                RegistryError::CaCert {
+                    host: host.clone(),
+                    path: PathBuf::from("<certSecretRef ca.crt>"),
+                    source,
+                }
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
         let http = builder
             .build()
             .map_err(|source| RegistryError::ClientSetup {
@@ -195,6 +210,7 @@ impl RegistryClient {
             configured: options.credentials,
             credentials: OnceCell::new(),
             ping: OnceCell::new(),
+            harbor: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: TokenCache::default(),
             limit: Semaphore::new(options.max_concurrency.max(1)),
@@ -517,7 +533,7 @@ impl RegistryClient {
 
     /// The credentials in force: the configured ones, else the docker config's, else none.
     /// The docker config is read once, off the async threads (helpers may run).
-    async fn credentials(&self) -> Option<&Credentials> {
+    pub(crate) async fn credentials(&self) -> Option<&Credentials> {
         self.credentials
             .get_or_init(|| async {
                 match &self.configured {
@@ -551,7 +567,7 @@ impl RegistryClient {
     /// Sends one request, retrying 429/503 (after `Retry-After`), other 5xx, and connect or
     /// timeout errors with a bounded exponential backoff; never other 4xx. Each attempt holds a
     /// concurrency permit until its body is read.
-    async fn send_raw(
+    pub(crate) async fn send_raw(
         &self,
         method: &Method,
         url: &Url,

@@ -21,9 +21,11 @@ mod auth;
 mod client;
 mod digest;
 mod error;
+mod harbor;
 mod reference;
 mod tags;
 
 pub use client::{Credentials, RegistryClient, RegistryOptions};
 pub use error::RegistryError;
+pub use harbor::{Listing, artifact_path};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, ImageRef};

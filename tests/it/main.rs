@@ -6,5 +6,8 @@ mod support;
 
 mod cli;
 mod corpus;
+mod flux_seed;
+mod harbor;
+mod lint;
 mod registry;
 mod sync;

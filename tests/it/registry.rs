@@ -22,6 +22,7 @@ fn options(credentials: Option<Credentials>) -> RegistryOptions {
         credentials,
         timeout: Duration::from_secs(10),
         max_concurrency: 4,
+        ca_pem: None,
     }
 }
 

@@ -14,8 +14,14 @@ pub struct Run {
 
 /// Runs `deckhand ARGS` in `dir` with `stdin`, and no `DECKHAND_*` from the test's environment.
 pub fn deckhand(dir: &Path, args: &[&str], stdin: &str) -> Run {
+    deckhand_env(dir, args, stdin, &[])
+}
+
+/// [`deckhand`] with extra environment variables.
+pub fn deckhand_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_deckhand"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("DECKHAND_CONFIG")
         .env_remove("DECKHAND_LOG")

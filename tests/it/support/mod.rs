@@ -2,6 +2,7 @@
 
 pub mod bin;
 pub mod git;
+pub mod harbor;
 pub mod registry;
 
 use registry::{Mode, RegistryServer, retag_many};
