@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, DigestReflection, RegistrySettings};
+use crate::config::{Config, DigestReflection, RegistrySettings, Repository};
 use crate::git::{GitError, Worktree};
 use crate::manifest::{self, Edit, Field, Marker, Pick, PolicyRef};
 use crate::registry::{RegistryClient, RegistryError, RegistryOptions};
@@ -120,6 +120,17 @@ pub enum SyncError {
 
 /// Runs one pass.
 pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncError> {
+    sync_scanned(config, options, &Scans::new()).await
+}
+
+/// Runs one pass, reusing the repository scans the caller already made (the daemon scans each
+/// repository on its own schedule). Repositories missing from `scans` are listed by the pass; the
+/// problems of the given scans are the caller's to report and are not repeated here.
+pub async fn sync_scanned(
+    config: &Config,
+    options: SyncOptions,
+    scans: &Scans,
+) -> Result<Report, SyncError> {
     let worktree = Worktree::discover(&config.update_path)?;
     let branch = worktree.checked_out_branch(config.git.branch.as_deref())?;
     tracing::debug!(root = %worktree.root().display(), %branch, "working on");
@@ -127,7 +138,7 @@ pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncE
 
     let clients = registry_clients(config)?;
     let files = scan_files(config, &worktree, &mut report);
-    let picks = resolve_picks(config, &clients, &files, &mut report).await;
+    let picks = resolve_picks(config, &clients, &files, scans, &mut report).await;
     apply_edits(config, &worktree, &files, &picks, options, &mut report);
 
     if !options.dry_run && !options.no_commit && !report.written.is_empty() {
@@ -196,7 +207,10 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
     files
 }
 
-fn registry_clients(config: &Config) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
+/// One registry client per registry host the repositories use.
+pub fn registry_clients(
+    config: &Config,
+) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
     let mut clients = HashMap::new();
     for repo in config.repositories.values() {
         let host = &repo.reference.registry;
@@ -228,85 +242,147 @@ fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
-/// Lists each needed repository once (concurrently), runs the policies, looks up digests where
-/// reflected. Returns the pick per policy name.
+/// The outcome of listing one repository and running its policies over the tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryScan {
+    /// How many tags the registry listed.
+    pub tags_listed: usize,
+    /// Per policy of this repository (by name): the picked tag, or why it picked none.
+    pub picks: BTreeMap<String, Result<String, String>>,
+    /// Listed tags that break the OCI tag grammar, ignored.
+    pub invalid_tags: Vec<String>,
+}
+
+/// Repository scans by repository name; a failed listing holds its message.
+pub type Scans = BTreeMap<String, Result<RepositoryScan, String>>;
+
+/// Lists the tags of one repository within its timeout. The error is a message naming the
+/// registry URL (or the timeout, when that is what ran out).
+pub async fn list_repository(
+    repo: &Repository,
+    client: &RegistryClient,
+) -> Result<Vec<String>, String> {
+    let listing = tokio::time::timeout(repo.timeout, client.list_tags(&repo.reference.repository));
+    flatten_listing(listing.await, repo.timeout)
+}
+
+fn flatten_listing(
+    result: Result<Result<Vec<String>, RegistryError>, tokio::time::error::Elapsed>,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, String> {
+    match result {
+        Ok(Ok(tags)) => Ok(tags),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "listing tags took longer than the timeout of {timeout:?}"
+        )),
+    }
+}
+
+/// Runs every policy of `repo` over its listed `tags` (pure).
+#[must_use]
+pub fn pick_tags(config: &Config, repo: &Repository, tags: &[String]) -> RepositoryScan {
+    // A registry must not be able to put arbitrary text into a file through a tag.
+    let (valid, invalid): (Vec<String>, Vec<String>) = tags
+        .iter()
+        .cloned()
+        .partition(|t| manifest::is_valid_tag(t));
+    let candidates = crate::policy::exclude(valid, &repo.exclusions);
+    let picks = config
+        .policies
+        .values()
+        .filter(|p| p.repository == repo.name)
+        .map(|p| {
+            let pick = p
+                .policy
+                .select(&candidates)
+                .map(str::to_string)
+                .map_err(|e| format!("{e} (repository {})", repo.image));
+            (p.name.clone(), pick)
+        })
+        .collect();
+    RepositoryScan {
+        tags_listed: tags.len(),
+        picks,
+        invalid_tags: invalid,
+    }
+}
+
+/// Lists each needed repository once (concurrently) unless `known` has it, runs the policies,
+/// looks up digests where reflected. Returns the pick per policy name.
 async fn resolve_picks(
     config: &Config,
     clients: &HashMap<String, Arc<RegistryClient>>,
     files: &[ScannedFile],
+    known: &Scans,
     report: &mut Report,
 ) -> HashMap<String, Pick> {
     let mut tasks = JoinSet::new();
     for repo in config.repositories.values() {
+        if known.contains_key(&repo.name) {
+            continue;
+        }
         let Some(client) = clients.get(&repo.reference.registry).cloned() else {
             continue;
         };
         let name = repo.name.clone();
-        let path = repo.reference.repository.clone();
-        let timeout = repo.timeout;
+        let (path, timeout) = (repo.reference.repository.clone(), repo.timeout);
         tasks.spawn(async move {
             let result = tokio::time::timeout(timeout, client.list_tags(&path)).await;
             (name, result)
         });
     }
-    let mut tags_by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut fresh = Scans::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else {
             report.fail("registry", "a tag listing task panicked");
             continue;
         };
-        let image = &config.repositories[&name].image;
-        match result {
-            Ok(Ok(tags)) => {
-                tags_by_repo.insert(name, tags);
+        let repo = &config.repositories[&name];
+        let subject = format!("repository {name} ({})", repo.image);
+        match flatten_listing(result, repo.timeout) {
+            Ok(tags) => {
+                let scan = pick_tags(config, repo, &tags);
+                for tag in &scan.invalid_tags {
+                    report.warn(
+                        subject.clone(),
+                        format!("ignoring tag {tag:?}: it is not a valid OCI tag"),
+                    );
+                }
+                for (policy, pick) in &scan.picks {
+                    if let Err(e) = pick {
+                        report.fail(format!("policy {}:{policy}", config.namespace), e.clone());
+                    }
+                }
+                fresh.insert(name, Ok(scan));
             }
-            Ok(Err(e)) => report.fail(format!("repository {name} ({image})"), e.to_string()),
-            Err(_) => report.fail(
-                format!("repository {name} ({image})"),
-                format!(
-                    "listing tags took longer than the timeout of {:?}",
-                    config.repositories[&name].timeout
-                ),
-            ),
+            Err(message) => report.fail(subject, message),
         }
     }
 
     let mut picks = HashMap::new();
     for policy in config.policies.values() {
-        let Some(tags) = tags_by_repo.get(&policy.repository) else {
+        let scan = fresh
+            .get(&policy.repository)
+            .or_else(|| known.get(&policy.repository));
+        let Some(Ok(scan)) = scan else {
             continue; // the repository failed and was reported
         };
+        let Some(Ok(tag)) = scan.picks.get(&policy.name) else {
+            continue; // the policy failed and was reported
+        };
         let repo = &config.repositories[&policy.repository];
-        let subject = format!("policy {}:{}", config.namespace, policy.name);
-        // A registry must not be able to put arbitrary text into a file through a tag.
-        let mut valid = Vec::with_capacity(tags.len());
-        for tag in tags {
-            if manifest::is_valid_tag(tag) {
-                valid.push(tag.clone());
-            } else {
-                report.warn(
-                    format!("repository {} ({})", repo.name, repo.image),
-                    format!("ignoring tag {tag:?}: it is not a valid OCI tag"),
-                );
-            }
-        }
-        let candidates = crate::policy::exclude(valid, &repo.exclusions);
-        match policy.policy.select(&candidates) {
-            Ok(tag) => {
-                picks.insert(
-                    policy.name.clone(),
-                    (
-                        Pick {
-                            image: repo.image.clone(),
-                            tag: tag.to_string(),
-                            digest: None,
-                        },
-                        tags.len(),
-                    ),
-                );
-            }
-            Err(e) => report.fail(subject, format!("{e} (repository {})", repo.image)),
-        }
+        picks.insert(
+            policy.name.clone(),
+            (
+                Pick {
+                    image: repo.image.clone(),
+                    tag: tag.clone(),
+                    digest: None,
+                },
+                scan.tags_listed,
+            ),
+        );
     }
 
     reflect_digests(config, clients, files, &mut picks, report).await;

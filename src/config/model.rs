@@ -42,6 +42,8 @@ pub struct Config {
     pub update_path: PathBuf,
     /// Commit settings.
     pub git: GitSettings,
+    /// `deckhand run` settings.
+    pub daemon: super::DaemonSettings,
 }
 
 /// How deckhand talks to one registry host.
@@ -221,7 +223,6 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
 
     for (section, present) in [
         ("rollout", raw.rollout.is_some()),
-        ("daemon", raw.daemon.is_some()),
         ("include", raw.include.is_some()),
         ("credentials", raw.credentials.is_some()),
     ] {
@@ -310,6 +311,13 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         push,
     };
 
+    let daemon = super::daemon::settings(raw.daemon, &c.base).unwrap_or_else(|errors| {
+        for (key, message) in errors {
+            c.error(key, message);
+        }
+        super::DaemonSettings::default()
+    });
+
     if c.errors.is_empty() {
         Ok(Config {
             file: file.to_path_buf(),
@@ -319,6 +327,7 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
             policies,
             update_path,
             git,
+            daemon,
         })
     } else {
         Err(c.errors)

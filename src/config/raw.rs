@@ -21,7 +21,7 @@ pub(crate) struct RawConfig {
     // Sections of the contract that later work implements. They are type-checked loosely here so a
     // full DESIGN-style config loads; `model.rs` warns that they are not acted on yet.
     pub rollout: Option<IgnoredAny>,
-    pub daemon: Option<IgnoredAny>,
+    pub daemon: Option<super::daemon::RawDaemon>,
     pub include: Option<IgnoredAny>,
     pub credentials: Option<IgnoredAny>,
 }
