@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod git;
 pub mod manifest;
 pub mod policy;

@@ -1,0 +1,3 @@
+//! `deckhand run`: the daemon.
+
+pub mod scheduler;
