@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod git;
+pub mod http;
 pub mod manifest;
 pub mod policy;
 pub mod registry;

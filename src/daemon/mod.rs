@@ -1,3 +1,4 @@
 //! `deckhand run`: the daemon.
 
 pub mod scheduler;
+pub mod state;
