@@ -58,6 +58,33 @@ pub enum Command {
     /// Tag policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The daemon: scan each repository on its interval and on webhooks, update the files when a
+    /// pick changes or a file changes, serve /hooks/*, /metrics, /healthz and /readyz.
+    /// SIGTERM/SIGINT stop it (an update pass in flight may finish); a second signal exits at once.
+    Run(RunArgs),
+    /// Per policy: the latest pick, where it is used and whether the files have it, the last scan
+    /// and its error, the last update pass (from the daemon's state; no registry is asked).
+    Status(StatusArgs),
+}
+
+/// `deckhand run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// State directory [default: daemon.stateDir, then $STATE_DIRECTORY, then .deckhand-state next
+    /// to the config file].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `deckhand status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// State directory (as for `run`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output on stdout: text, or JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `deckhand sync`.
