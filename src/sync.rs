@@ -263,18 +263,19 @@ pub async fn list_repository(
     client: &RegistryClient,
 ) -> Result<Vec<String>, String> {
     let listing = tokio::time::timeout(repo.timeout, client.list_tags(&repo.reference.repository));
-    flatten_listing(listing.await, repo.timeout)
+    flatten_listing(listing.await, repo)
 }
 
 fn flatten_listing(
     result: Result<Result<Vec<String>, RegistryError>, tokio::time::error::Elapsed>,
-    timeout: std::time::Duration,
+    repo: &Repository,
 ) -> Result<Vec<String>, String> {
     match result {
         Ok(Ok(tags)) => Ok(tags),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
-            "listing tags took longer than the timeout of {timeout:?}"
+            "listing the tags of {}/{} took longer than the timeout of {:?}",
+            repo.reference.registry, repo.reference.repository, repo.timeout
         )),
     }
 }
@@ -340,7 +341,7 @@ async fn resolve_picks(
         };
         let repo = &config.repositories[&name];
         let subject = format!("repository {name} ({})", repo.image);
-        match flatten_listing(result, repo.timeout) {
+        match flatten_listing(result, repo) {
             Ok(tags) => {
                 let scan = pick_tags(config, repo, &tags);
                 for tag in &scan.invalid_tags {

@@ -6,5 +6,6 @@ mod support;
 
 mod cli;
 mod corpus;
+mod daemon;
 mod registry;
 mod sync;
