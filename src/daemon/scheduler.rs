@@ -7,6 +7,9 @@
 //!   marks it for one more scan afterwards (per-target dedup);
 //! - at most `max_concurrent_scans` scans run at once; the others wait in a queue;
 //! - a failed scan is retried after an exponential backoff, capped; a success resets it;
+//! - a scan asked for by a webhook is repeated shortly after (see [`RECHECKS`]): a registry may
+//!   announce a push a moment before the tag shows in its listing (the distribution registry
+//!   sends the event before it links the tag);
 //! - a scan whose pick changed, or a trigger, asks for an update pass. Passes run one at a time
 //!   (they edit and commit one git checkout) and requests made during a pass coalesce into one
 //!   more pass. The first pass waits for the first round of scans, so it sees every repository.
@@ -34,6 +37,10 @@ pub trait Work: Send + Sync + 'static {
     /// Every repository has been scanned once (successfully or not).
     fn ready(&self) {}
 }
+
+/// After a scan asked for by a webhook, the same repository is scanned again after each of these
+/// delays (counted from the end of the previous scan), whatever it found.
+pub const RECHECKS: [Duration; 2] = [Duration::from_millis(200), Duration::from_secs(2)];
 
 /// A request from outside the schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +123,8 @@ struct Slot {
     failures: u32,
     phase: Phase,
     scanned: bool,
+    /// Rechecks still due after a webhook's scan (an index into `RECHECKS`, counting down).
+    rechecks: usize,
 }
 
 /// How the scheduler ended.
@@ -148,6 +157,7 @@ pub async fn run<W: Work>(
             failures: 0,
             phase: Phase::Queued,
             scanned: false,
+            rechecks: 0,
         })
         .collect();
     let index: HashMap<String, usize> = slots
@@ -199,10 +209,17 @@ pub async fn run<W: Work>(
                 match result {
                     Ok(changed) => {
                         slot.failures = 0;
-                        slot.due = now + jittered(slot.interval, settings.jitter, rng.f64());
+                        slot.due = if slot.rechecks > 0 {
+                            let wait = RECHECKS[RECHECKS.len() - slot.rechecks];
+                            slot.rechecks -= 1;
+                            now + wait
+                        } else {
+                            now + jittered(slot.interval, settings.jitter, rng.f64())
+                        };
                         update_wanted |= changed;
                     }
                     Err(()) => {
+                        slot.rechecks = 0;
                         slot.failures = slot.failures.saturating_add(1);
                         let wait = backoff(slot.failures, settings.backoff_initial, settings.backoff_max);
                         tracing::debug!(repository = %slot.name, failures = slot.failures, ?wait, "retrying after a backoff");
@@ -227,16 +244,20 @@ pub async fn run<W: Work>(
             Some(_) = updating.join_next() => {}
             trigger = triggers.recv(), if triggers_open => match trigger {
                 Some(Trigger::Scan(name)) => match index.get(&name) {
-                    Some(&i) => match slots[i].phase {
-                        Phase::Idle => {
-                            slots[i].phase = Phase::Queued;
-                            queue.push_back(i);
+                    Some(&i) => {
+                        let slot = &mut slots[i];
+                        slot.rechecks = RECHECKS.len();
+                        match slot.phase {
+                            Phase::Idle => {
+                                slot.phase = Phase::Queued;
+                                queue.push_back(i);
+                            }
+                            Phase::Queued | Phase::Running { again: true } => {}
+                            Phase::Running { again: false } => {
+                                slot.phase = Phase::Running { again: true };
+                            }
                         }
-                        Phase::Queued | Phase::Running { again: true } => {}
-                        Phase::Running { again: false } => {
-                            slots[i].phase = Phase::Running { again: true };
-                        }
-                    },
+                    }
                     None => tracing::warn!(repository = %name, "scan asked for an unknown repository"),
                 },
                 Some(Trigger::Update) => update_wanted = true,

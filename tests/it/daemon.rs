@@ -150,7 +150,10 @@ fn a_push_to_the_registry_reaches_a_commit_through_its_notification() {
         "clean work tree; the state dir ignores itself"
     );
     assert!(d.log().contains("webhook: re-scanning"), "{}", d.log());
-    assert_eq!(metric(&d, "deckhand_commits_total"), Some(1.0));
+    // The counters move right after the commit lands.
+    eventually(&d, WAIT, "deckhand_commits_total 1", || {
+        metric(&d, "deckhand_commits_total") == Some(1.0)
+    });
     assert!(
         metric(
             &d,

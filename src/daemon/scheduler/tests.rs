@@ -250,14 +250,14 @@ async fn one_scan_per_repository_at_a_time_and_one_rerun_for_many_triggers() {
     assert_eq!(fake.max_per_repo.load(Ordering::SeqCst), 1);
     assert_eq!(
         fake.scan_starts("a"),
-        [0, 10_000],
-        "eight triggers during the first scan make exactly one more"
+        [0, 10_000, 22_000],
+        "eight triggers during the first scan make exactly one more, then the 2 s recheck"
     );
 
     // Idle again: a trigger starts a scan at once.
     r.tx.send(Trigger::Scan("a".into())).await.unwrap();
     sleep_s(1).await;
-    assert_eq!(fake.scan_starts("a"), [0, 10_000, 65_000]);
+    assert_eq!(fake.scan_starts("a"), [0, 10_000, 22_000, 65_000]);
     r.cancel.cancel();
     r.handle.await.unwrap();
 }
@@ -401,4 +401,28 @@ async fn shutdown_stops_a_pass_that_overruns_the_timeout_and_scans_at_once() {
         fake.updates().is_empty(),
         "the pass never ended: it was stopped"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_webhook_scan_is_rechecked_shortly_after() {
+    // The registry may send its event a moment before the tag is listed.
+    let fake = Arc::new(Fake::new(Duration::ZERO, Duration::ZERO));
+    let r = start(
+        &fake,
+        targets(&["a"], S * 60),
+        Settings {
+            jitter: 0.0,
+            ..Settings::default()
+        },
+    );
+    sleep_s(10).await;
+    r.tx.send(Trigger::Scan("a".into())).await.unwrap();
+    sleep_s(100).await;
+    assert_eq!(
+        fake.scan_starts("a"),
+        [0, 10_000, 10_200, 12_200, 72_200],
+        "the webhook's scan, rechecks after 200 ms and 2 s, then the interval"
+    );
+    r.cancel.cancel();
+    r.handle.await.unwrap();
 }

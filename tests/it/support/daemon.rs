@@ -144,13 +144,12 @@ impl Drop for Daemon {
     }
 }
 
-/// Sends `SIG<name>` to `pid` with the `kill` command.
+/// Sends `SIG<name>` to `pid` with the shell's `kill` builtin (no procps needed).
 pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {pid}")])
         .status()
-        .expect("run kill");
+        .expect("run sh -c kill");
     assert!(status.success(), "kill -{name} {pid}");
 }
 
