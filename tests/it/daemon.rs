@@ -435,3 +435,33 @@ fn kill_9_during_update_passes_leaves_a_consistent_checkout_that_the_next_start_
         "no kill landed inside a pass's writes; the test did not test recovery"
     );
 }
+
+#[test]
+fn sigterm_waits_for_work_in_flight_and_a_second_signal_exits_at_once() {
+    use std::io::Write;
+    let f = Fixture::new(false, 1, "");
+    let mut d = f.start();
+    // A webhook whose body is still arriving: a request in flight that shutdown waits for.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", f.port)).expect("connect");
+    write!(
+        stream,
+        "POST /hooks/generic HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\n\
+         Content-Length: 100\r\n\r\n{{\"repo"
+    )
+    .expect("write");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+
+    crate::support::daemon::signal(d.pid(), "TERM");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(d.running(), "still waiting for the request in flight");
+    assert!(
+        crate::support::daemon::http(f.port, "GET", "/healthz", &[], "").is_err(),
+        "intake stopped: the listener is closed"
+    );
+    crate::support::daemon::signal(d.pid(), "TERM");
+    let status = d.wait(Duration::from_secs(2));
+    assert_eq!(status.code(), Some(130), "{}", d.log());
+    assert!(d.log().contains("second signal"), "{}", d.log());
+    drop(stream);
+}
