@@ -62,6 +62,13 @@ pub enum Command {
     /// names the file and the YAML to paste that fixes it. Exit 0 with warnings only, 1 with
     /// errors (or with warnings under --strict), 2 when the config does not load.
     Lint(LintArgs),
+    /// The daemon: scan each repository on its interval and on webhooks, update the files when a
+    /// pick changes or a file changes, serve /hooks/*, /metrics, /healthz and /readyz.
+    /// SIGTERM/SIGINT stop it (an update pass in flight may finish); a second signal exits at once.
+    Run(RunArgs),
+    /// Per policy: the latest pick, where it is used and whether the files have it, the last scan
+    /// and its error, the last update pass (from the daemon's state; no registry is asked).
+    Status(StatusArgs),
 }
 
 /// `deckhand lint`.
@@ -74,6 +81,26 @@ pub struct LintArgs {
     #[arg(long)]
     pub offline: bool,
     /// Output on stdout: text, or the findings as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `deckhand run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// State directory [default: daemon.stateDir, then $STATE_DIRECTORY, then .deckhand-state next
+    /// to the config file].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `deckhand status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// State directory (as for `run`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output on stdout: text, or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

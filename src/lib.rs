@@ -7,8 +7,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod explain;
 pub mod git;
+pub mod http;
 pub mod lint;
 pub mod manifest;
 pub mod policy;

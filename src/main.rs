@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use deckhand::cli::{
-    Cli, Command, EvalArgs, ExplainArgs, LintArgs, LogFormat, OutputFormat, PolicyCommand, SyncArgs,
+    Cli, Command, EvalArgs, ExplainArgs, LintArgs, LogFormat, OutputFormat, PolicyCommand, RunArgs,
+    StatusArgs, SyncArgs,
 };
 use deckhand::config::{self, Config};
 use deckhand::policy::{self, Constraint, Filter, Order, Policy, Rule};
@@ -29,6 +30,8 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Eval(args)) => run_eval(args),
         Command::Policy(PolicyCommand::Explain(args)) => run_explain(&cli, args),
         Command::Lint(args) => run_lint(&cli, args),
+        Command::Run(args) => run_daemon(&cli, args),
+        Command::Status(args) => run_status(&cli, args),
     };
     match outcome {
         Outcome::Done => ExitCode::SUCCESS,
@@ -360,4 +363,82 @@ fn read_tags(args: &EvalArgs) -> Result<String, String> {
             Ok(s)
         }
     }
+}
+
+fn run_daemon(cli: &Cli, args: &RunArgs) -> Outcome {
+    use deckhand::daemon::{self, RunOptions};
+    let config = match load_config(cli) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    // Two workers: one update pass (git, files) never holds up the webhooks.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format_args!("cannot start the async runtime: {e}"));
+            return Outcome::PartlyFailed;
+        }
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let options = RunOptions {
+        state_dir: args.state_dir.clone(),
+    };
+    let result = runtime.block_on(async {
+        let signals = cancel.clone();
+        tokio::spawn(async move {
+            match daemon::on_signals(signals.clone()).await {
+                Ok(()) => {
+                    eprintln!("second signal: exiting at once");
+                    std::process::exit(130);
+                }
+                Err(e) => {
+                    error(format_args!("cannot listen for signals: {e}"));
+                    signals.cancel();
+                }
+            }
+        });
+        daemon::run(config, options, cancel).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(e) => {
+            print_error_chain(&e);
+            if e.is_config() {
+                Outcome::Usage
+            } else {
+                Outcome::PartlyFailed
+            }
+        }
+    }
+}
+
+fn run_status(cli: &Cli, args: &StatusArgs) -> Outcome {
+    use deckhand::daemon::{state, status};
+    let config = match load_config(cli) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let dir = state::resolve_dir(
+        args.state_dir.as_deref(),
+        config.daemon.state_dir.as_deref(),
+        &config.file,
+    );
+    let report = status::status(&config, &dir);
+    let mut out = std::io::stdout().lock();
+    let written = match args.output {
+        OutputFormat::Json => serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        OutputFormat::Text => out.write_all(status::render_text(&report).as_bytes()),
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        error(format_args!("cannot write the output: {e}"));
+        return Outcome::PartlyFailed;
+    }
+    Outcome::Done
 }

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, DigestReflection, RegistrySettings};
+use crate::config::{Config, DigestReflection, RegistrySettings, Repository};
 use crate::git::{GitError, Worktree};
 use crate::manifest::{self, Edit, Field, Marker, Pick, PolicyRef};
-use crate::registry::{RegistryClient, RegistryError, RegistryOptions};
+use crate::registry::{Listing, RegistryClient, RegistryError, RegistryOptions};
 
 /// What the caller wants from the pass.
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,6 +126,17 @@ pub enum SyncError {
 
 /// Runs one pass.
 pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncError> {
+    sync_scanned(config, options, &Scans::new()).await
+}
+
+/// Runs one pass, reusing the repository scans the caller already made (the daemon scans each
+/// repository on its own schedule). Repositories missing from `scans` are listed by the pass; the
+/// problems of the given scans are the caller's to report and are not repeated here.
+pub async fn sync_scanned(
+    config: &Config,
+    options: SyncOptions,
+    scans: &Scans,
+) -> Result<Report, SyncError> {
     let worktree = Worktree::discover(&config.update_path)?;
     let branch = worktree.checked_out_branch(config.git.branch.as_deref())?;
     tracing::debug!(root = %worktree.root().display(), %branch, "working on");
@@ -133,7 +144,7 @@ pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncE
 
     let clients = registry_clients(config)?;
     let files = scan_files(config, &worktree, &mut report);
-    let picks = resolve_picks(config, &clients, &files, &mut report).await;
+    let picks = resolve_picks(config, &clients, &files, scans, &mut report).await;
     apply_edits(config, &worktree, &files, &picks, options, &mut report);
 
     if !options.dry_run && !options.no_commit && !report.written.is_empty() {
@@ -212,8 +223,8 @@ fn scan_files(config: &Config, worktree: &Worktree, report: &mut Report) -> Vec<
     files
 }
 
-/// One client per registry host the repositories use.
-pub(crate) fn registry_clients(
+/// One registry client per registry host the repositories use.
+pub fn registry_clients(
     config: &Config,
 ) -> Result<HashMap<String, Arc<RegistryClient>>, SyncError> {
     let mut clients = HashMap::new();
@@ -244,7 +255,7 @@ pub(crate) fn registry_clients(
 }
 
 /// `registries.<host>.harbor` as [`RegistryClient::list_tags_timed`] takes it.
-pub(crate) fn harbor_choice(config: &Config, host: &str) -> Option<bool> {
+pub fn harbor_choice(config: &Config, host: &str) -> Option<bool> {
     match config.registries.get(host).map(|r| r.harbor) {
         Some(crate::config::HarborMode::On) => Some(true),
         Some(crate::config::HarborMode::Off) => Some(false),
@@ -257,12 +268,127 @@ fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
-/// Lists each needed repository once (concurrently), runs the policies, looks up digests where
-/// reflected. Returns the pick per policy name.
+/// The outcome of listing one repository and running its policies over the tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryScan {
+    /// How many tags the registry listed.
+    pub tags_listed: usize,
+    /// Per policy of this repository (by policy id, the key in `config.policies`): the picked
+    /// tag, or why it picked none.
+    pub picks: BTreeMap<String, Result<String, String>>,
+    /// Listed tags that break the OCI tag grammar, ignored.
+    pub invalid_tags: Vec<String>,
+}
+
+/// Repository scans by repository id (the key in `config.repositories`); a failed listing holds
+/// its message.
+pub type Scans = BTreeMap<String, Result<RepositoryScan, String>>;
+
+/// Lists the tags of one repository (with Harbor push times where known) within its timeout. The
+/// error is a message naming the registry URL (or the timeout, when that is what ran out).
+pub async fn list_repository(
+    config: &Config,
+    repo: &Repository,
+    client: &RegistryClient,
+) -> Result<Listing, String> {
+    let harbor = harbor_choice(config, &repo.reference.registry);
+    let listing = tokio::time::timeout(
+        repo.timeout,
+        client.list_tags_timed(&repo.reference.repository, harbor),
+    );
+    flatten_listing(listing.await, repo)
+}
+
+fn flatten_listing(
+    result: Result<Result<Listing, RegistryError>, tokio::time::error::Elapsed>,
+    repo: &Repository,
+) -> Result<Listing, String> {
+    match result {
+        Ok(Ok(listing)) => Ok(listing),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "listing the tags of {}/{} took longer than the timeout of {:?}",
+            repo.reference.registry, repo.reference.repository, repo.timeout
+        )),
+    }
+}
+
+/// Runs every in-scope policy of the repository `repo_id` over its listing (pure).
+#[must_use]
+pub fn pick_tags(
+    config: &Config,
+    repo_id: &str,
+    repo: &Repository,
+    listing: &Listing,
+) -> RepositoryScan {
+    // A registry must not be able to put arbitrary text into a file through a tag.
+    let (valid, invalid): (Vec<String>, Vec<String>) = listing
+        .tags
+        .iter()
+        .cloned()
+        .partition(|t| manifest::is_valid_tag(t));
+    let candidates = crate::policy::exclude(valid, &repo.exclusions);
+    let no_times = crate::policy::PushTimes::new();
+    let times = listing.push_times.as_ref().unwrap_or(&no_times);
+    let picks = config
+        .policies
+        .iter()
+        .filter(|(_, p)| p.repository == repo_id && config.out_of_scope(p).is_none())
+        .map(|(id, p)| (id.clone(), pick_one(repo, p, &candidates, listing, times)))
+        .collect();
+    RepositoryScan {
+        tags_listed: listing.tags.len(),
+        picks,
+        invalid_tags: invalid,
+    }
+}
+
+fn pick_one(
+    repo: &Repository,
+    policy: &crate::config::PolicySettings,
+    candidates: &[String],
+    listing: &Listing,
+    times: &crate::policy::PushTimes,
+) -> Result<String, String> {
+    let needs_times =
+        policy.min_age.is_some() || matches!(policy.policy.rule, crate::policy::Rule::NewestPushed);
+    if needs_times && listing.push_times.is_none() {
+        let why = listing.harbor_error.as_ref().map_or_else(
+            || {
+                format!(
+                    "{} is not a Harbor (or its API is turned off)",
+                    repo.reference.registry
+                )
+            },
+            |e| format!("Harbor's API failed: {e}"),
+        );
+        return Err(format!(
+            "newestPushed and minAge need push times from Harbor's API, but {why}"
+        ));
+    }
+    let mut candidates = candidates.to_vec();
+    if let Some(min_age) = policy.min_age {
+        let (old_enough, young) =
+            crate::policy::split_by_age(candidates, times, std::time::SystemTime::now(), min_age);
+        if !young.is_empty() {
+            tracing::debug!(policy = %policy.name, young = young.len(), "tags younger than minAge skipped");
+        }
+        candidates = old_enough;
+    }
+    policy
+        .policy
+        .select_with_times(&candidates, times)
+        .map(str::to_string)
+        .map_err(|e| format!("{e} (repository {})", repo.image))
+}
+
+/// Lists each needed repository once (concurrently) unless `known` has it, runs the policies,
+/// looks up digests where reflected. Returns the pick per policy id.
 async fn resolve_picks(
     config: &Config,
     clients: &HashMap<String, Arc<RegistryClient>>,
     files: &[ScannedFile],
+    known: &Scans,
     report: &mut Report,
 ) -> HashMap<String, Pick> {
     let mut tasks = JoinSet::new();
@@ -277,45 +403,46 @@ async fn resolve_picks(
             );
             continue;
         }
+        if known.contains_key(id) {
+            continue;
+        }
         let Some(client) = clients.get(&repo.reference.registry).cloned() else {
             continue;
         };
-        let name = id.clone();
-        let path = repo.reference.repository.clone();
-        let timeout = repo.timeout;
+        let id = id.clone();
         let harbor = harbor_choice(config, &repo.reference.registry);
+        let (path, timeout) = (repo.reference.repository.clone(), repo.timeout);
         tasks.spawn(async move {
             let result = tokio::time::timeout(timeout, client.list_tags_timed(&path, harbor)).await;
-            (name, result)
+            (id, result)
         });
     }
-    let mut tags_by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut times_by_repo: BTreeMap<String, crate::policy::PushTimes> = BTreeMap::new();
-    let mut harbor_errors: BTreeMap<String, String> = BTreeMap::new();
+    let mut fresh = Scans::new();
     while let Some(joined) = tasks.join_next().await {
-        let Ok((name, result)) = joined else {
+        let Ok((id, result)) = joined else {
             report.fail("registry", "a tag listing task panicked");
             continue;
         };
-        let image = &config.repositories[&name].image;
-        match result {
-            Ok(Ok(listing)) => {
-                if let Some(times) = listing.push_times {
-                    times_by_repo.insert(name.clone(), times);
+        let repo = &config.repositories[&id];
+        let subject = format!("repository {id} ({})", repo.image);
+        match flatten_listing(result, repo) {
+            Ok(listing) => {
+                let scan = pick_tags(config, &id, repo, &listing);
+                for tag in &scan.invalid_tags {
+                    report.warn(
+                        subject.clone(),
+                        format!("ignoring tag {tag:?}: it is not a valid OCI tag"),
+                    );
                 }
-                if let Some(e) = listing.harbor_error {
-                    harbor_errors.insert(name.clone(), e);
+                for (policy_id, pick) in &scan.picks {
+                    if let Err(e) = pick {
+                        let p = &config.policies[policy_id];
+                        report.fail(format!("policy {}:{}", p.namespace, p.name), e.clone());
+                    }
                 }
-                tags_by_repo.insert(name, listing.tags);
+                fresh.insert(id, Ok(scan));
             }
-            Ok(Err(e)) => report.fail(format!("repository {name} ({image})"), e.to_string()),
-            Err(_) => report.fail(
-                format!("repository {name} ({image})"),
-                format!(
-                    "listing tags took longer than the timeout of {:?}",
-                    config.repositories[&name].timeout
-                ),
-            ),
+            Err(message) => report.fail(subject, message),
         }
     }
 
@@ -324,72 +451,27 @@ async fn resolve_picks(
         if config.out_of_scope(policy).is_some() {
             continue; // markers naming it are warned about with the reason
         }
-        let Some(tags) = tags_by_repo.get(&policy.repository) else {
+        let scan = fresh
+            .get(&policy.repository)
+            .or_else(|| known.get(&policy.repository));
+        let Some(Ok(scan)) = scan else {
             continue; // the repository failed and was reported
         };
+        let Some(Ok(tag)) = scan.picks.get(id) else {
+            continue; // the policy failed and was reported
+        };
         let repo = &config.repositories[&policy.repository];
-        let subject = format!("policy {}:{}", policy.namespace, policy.name);
-        // A registry must not be able to put arbitrary text into a file through a tag.
-        let mut valid = Vec::with_capacity(tags.len());
-        for tag in tags {
-            if manifest::is_valid_tag(tag) {
-                valid.push(tag.clone());
-            } else {
-                report.warn(
-                    format!("repository {} ({})", repo.name, repo.image),
-                    format!("ignoring tag {tag:?}: it is not a valid OCI tag"),
-                );
-            }
-        }
-        let mut candidates = crate::policy::exclude(valid, &repo.exclusions);
-        let no_times = crate::policy::PushTimes::new();
-        let times = times_by_repo.get(&policy.repository).unwrap_or(&no_times);
-        let needs_times = policy.min_age.is_some()
-            || matches!(policy.policy.rule, crate::policy::Rule::NewestPushed);
-        if needs_times && !times_by_repo.contains_key(&policy.repository) {
-            let why = harbor_errors.get(&policy.repository).map_or_else(
-                || {
-                    format!(
-                        "{} is not a Harbor (or its API is turned off)",
-                        repo.reference.registry
-                    )
+        picks.insert(
+            id.clone(),
+            (
+                Pick {
+                    image: repo.image.clone(),
+                    tag: tag.clone(),
+                    digest: None,
                 },
-                |e| format!("Harbor's API failed: {e}"),
-            );
-            report.fail(
-                subject,
-                format!("newestPushed and minAge need push times from Harbor's API, but {why}"),
-            );
-            continue;
-        }
-        if let Some(min_age) = policy.min_age {
-            let (old_enough, young) = crate::policy::split_by_age(
-                candidates,
-                times,
-                std::time::SystemTime::now(),
-                min_age,
-            );
-            if !young.is_empty() {
-                tracing::debug!(policy = %subject, young = young.len(), "tags younger than minAge skipped");
-            }
-            candidates = old_enough;
-        }
-        match policy.policy.select_with_times(&candidates, times) {
-            Ok(tag) => {
-                picks.insert(
-                    id.clone(),
-                    (
-                        Pick {
-                            image: repo.image.clone(),
-                            tag: tag.to_string(),
-                            digest: None,
-                        },
-                        tags.len(),
-                    ),
-                );
-            }
-            Err(e) => report.fail(subject, format!("{e} (repository {})", repo.image)),
-        }
+                scan.tags_listed,
+            ),
+        );
     }
 
     reflect_digests(config, clients, files, &mut picks, report).await;

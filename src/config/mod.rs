@@ -1,6 +1,7 @@
 //! Configuration: `deckhand.yaml` → raw serde structs (`raw`) → a validated [`Config`] (`model`).
 //! Every error names the file and the key path.
 
+mod daemon;
 mod duration;
 mod flux;
 mod model;
@@ -9,6 +10,7 @@ mod raw;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use daemon::{DEFAULT_LISTEN, DaemonSettings, SecretSource};
 pub use duration::parse_go_duration;
 pub use flux::{Automation, LabelSelector, SelectorExpression};
 pub use model::{

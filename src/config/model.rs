@@ -50,6 +50,8 @@ pub struct Config {
     /// Things that load but deserve attention (Flux fields with no meaning here, plain-text
     /// passwords, …), each naming its file and key. `lint` reports them; `sync` logs them.
     pub warnings: Vec<ConfigWarning>,
+    /// `deckhand run` settings.
+    pub daemon: super::DaemonSettings,
 }
 
 /// Where a repository or policy was defined, for messages and for `lint` fixes.
@@ -335,10 +337,7 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         errors: Vec::new(),
     };
 
-    for (section, present) in [
-        ("rollout", raw.rollout.is_some()),
-        ("daemon", raw.daemon.is_some()),
-    ] {
+    for (section, present) in [("rollout", raw.rollout.is_some())] {
         if present {
             tracing::warn!(
                 file = %file.display(),
@@ -475,6 +474,13 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         &mut warnings,
     );
 
+    let daemon = super::daemon::settings(raw.daemon, &c.base).unwrap_or_else(|errors| {
+        for (key, message) in errors {
+            c.error(key, message);
+        }
+        super::DaemonSettings::default()
+    });
+
     if c.errors.is_empty() {
         Ok(Config {
             file: file.to_path_buf(),
@@ -486,6 +492,7 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
             git,
             automation,
             warnings,
+            daemon,
         })
     } else {
         Err(c.errors)

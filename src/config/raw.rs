@@ -21,7 +21,7 @@ pub(crate) struct RawConfig {
     // Sections of the contract that later work implements. They are type-checked loosely here so a
     // full DESIGN-style config loads; `model.rs` warns that they are not acted on yet.
     pub rollout: Option<IgnoredAny>,
-    pub daemon: Option<IgnoredAny>,
+    pub daemon: Option<super::daemon::RawDaemon>,
     /// Files or directories holding Flux `image.toolkit.fluxcd.io` objects (see `flux.rs`).
     pub include: Option<Vec<String>>,
     /// What Flux objects' `secretRef`/`certSecretRef` names resolve to.

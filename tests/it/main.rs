@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod corpus;
+mod daemon;
 mod flux_seed;
 mod harbor;
 mod lint;

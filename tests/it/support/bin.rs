@@ -31,12 +31,15 @@ pub fn deckhand_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn deckhand");
-    child
+    // deckhand may exit (on a usage error) before reading stdin: a broken pipe is no failure.
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
+        .write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     let out = child.wait_with_output().expect("wait for deckhand");
     Run {
         code: out.status.code().unwrap_or(-1),

@@ -1,6 +1,7 @@
 //! Test support: real components started by the tests themselves.
 
 pub mod bin;
+pub mod daemon;
 pub mod git;
 pub mod harbor;
 pub mod registry;

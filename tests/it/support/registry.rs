@@ -60,6 +60,7 @@ pub struct Setup {
     mode: Mode,
     tls: bool,
     token_ttl: u32,
+    notify: Option<(String, String)>,
 }
 
 impl Setup {
@@ -72,6 +73,12 @@ impl Setup {
     /// Token lifetime the token service announces (`expires_in`), seconds.
     pub fn token_ttl(mut self, secs: u32) -> Self {
         self.token_ttl = secs;
+        self
+    }
+
+    /// Send the registry's notifications (manifest events) to `url` with this `Authorization`.
+    pub fn notify(mut self, url: &str, authorization: &str) -> Self {
+        self.notify = Some((url.to_string(), authorization.to_string()));
         self
     }
 
@@ -105,6 +112,7 @@ impl RegistryServer {
             mode,
             tls: false,
             token_ttl: 60,
+            notify: None,
         }
     }
 
@@ -266,8 +274,20 @@ fn write_config(dir: &Path, port: u16, setup: &Setup, token: Option<&TokenServer
             )
         }
     };
-    std::fs::write(dir.join("config.yml"), format!("{head}{http}{auth}"))
-        .expect("write config.yml");
+    let notifications = match &setup.notify {
+        None => String::new(),
+        Some((url, authorization)) => format!(
+            "notifications:\n  endpoints:\n    - name: deckhand\n      url: {url}\n      \
+             headers: {{Authorization: [\"{authorization}\"]}}\n      timeout: 2s\n      \
+             threshold: 3\n      backoff: 500ms\n      \
+             ignoredmediatypes: [application/octet-stream]\n"
+        ),
+    };
+    std::fs::write(
+        dir.join("config.yml"),
+        format!("{head}{http}{auth}{notifications}"),
+    )
+    .expect("write config.yml");
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
