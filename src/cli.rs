@@ -58,6 +58,24 @@ pub enum Command {
     /// Tag policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Make the compose services on this Docker host run the images their files name (pull,
+    /// recreate, health gate, rollback), without scanning registries. Exit 1 when a service
+    /// failed or was rolled back.
+    Rollout(RolloutArgs),
+}
+
+/// `deckhand rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Only the compose project with this name.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Where held images are remembered [default: $STATE_DIRECTORY, then ./.deckhand-state]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output on stdout: a text summary (on stderr), or the per-service results as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `deckhand sync`.
@@ -72,9 +90,14 @@ pub struct SyncArgs {
     /// Commit but do not push (pushing is not implemented yet; commits stay local).
     #[arg(long)]
     pub no_push: bool,
-    /// Do not roll out afterwards (rollout is not implemented yet).
+    /// Do not roll out afterwards (by default, with a `rollout:` section, the compose services run
+    /// what the files say after the commit, or after writing with --no-commit).
     #[arg(long)]
     pub no_rollout: bool,
+    /// Where the rollout remembers held images [default: $STATE_DIRECTORY, then
+    /// ./.deckhand-state]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Output on stdout: a text summary, or JSON (picks, changes with file, line, policy, old,
     /// new; the commit; warnings and errors).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -11,5 +11,6 @@ pub mod git;
 pub mod manifest;
 pub mod policy;
 pub mod registry;
+pub mod rollout;
 pub mod secret;
 pub mod sync;

@@ -4,6 +4,7 @@
 mod duration;
 mod model;
 mod raw;
+mod rollout;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,10 @@ pub use duration::parse_go_duration;
 pub use model::{
     Author, Config, DigestReflection, GitSettings, HarborMode, PolicySettings, PushSettings,
     RegistrySettings, Repository,
+};
+pub use rollout::{
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_SETTLE, OnFailure, ProjectSettings, RolloutMode,
+    RolloutSettings, valid_project_name,
 };
 
 /// The file name looked for in the working directory when no config is named.

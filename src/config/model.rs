@@ -42,6 +42,8 @@ pub struct Config {
     pub update_path: PathBuf,
     /// Commit settings.
     pub git: GitSettings,
+    /// Compose projects to keep running what their files say (`rollout:`).
+    pub rollout: Option<super::rollout::RolloutSettings>,
 }
 
 /// How deckhand talks to one registry host.
@@ -220,7 +222,6 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
     };
 
     for (section, present) in [
-        ("rollout", raw.rollout.is_some()),
         ("daemon", raw.daemon.is_some()),
         ("include", raw.include.is_some()),
         ("credentials", raw.credentials.is_some()),
@@ -310,6 +311,10 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         push,
     };
 
+    let rollout = raw
+        .rollout
+        .map(|r| super::rollout::validate(file, &c.base, r, &mut c.errors));
+
     if c.errors.is_empty() {
         Ok(Config {
             file: file.to_path_buf(),
@@ -319,6 +324,7 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
             policies,
             update_path,
             git,
+            rollout,
         })
     } else {
         Err(c.errors)

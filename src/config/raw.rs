@@ -20,7 +20,7 @@ pub(crate) struct RawConfig {
     pub git: Option<RawGit>,
     // Sections of the contract that later work implements. They are type-checked loosely here so a
     // full DESIGN-style config loads; `model.rs` warns that they are not acted on yet.
-    pub rollout: Option<IgnoredAny>,
+    pub rollout: Option<super::rollout::RawRollout>,
     pub daemon: Option<IgnoredAny>,
     pub include: Option<IgnoredAny>,
     pub credentials: Option<IgnoredAny>,

@@ -24,6 +24,7 @@ mod error;
 mod reference;
 mod tags;
 
+pub(crate) use client::docker_config_credentials;
 pub use client::{Credentials, RegistryClient, RegistryOptions};
 pub use error::RegistryError;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, ImageRef};

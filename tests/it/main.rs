@@ -7,4 +7,5 @@ mod support;
 mod cli;
 mod corpus;
 mod registry;
+mod rollout;
 mod sync;

@@ -1,6 +1,7 @@
 //! Test support: real components started by the tests themselves.
 
 pub mod bin;
+pub mod docker;
 pub mod git;
 pub mod registry;
 

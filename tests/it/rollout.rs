@@ -1,0 +1,397 @@
+//! `deckhand rollout` against a real Docker engine, a real registry and stacks brought up by
+//! Debian's `docker-compose`.
+
+use std::time::Duration;
+
+use crate::support::bin::{Run, deckhand};
+use crate::support::docker::{
+    ImageKind, Images, Stack, docker_ok, http_get, label_yaml, require_docker, run_id,
+};
+use crate::support::registry::{Mode, RegistryServer, free_port};
+
+const HEALTHY: Option<bool> = Some(true);
+
+struct Fixture {
+    // Dropped in this order: stack (containers), images, registry, runtime.
+    stack: Stack,
+    _images: Images,
+    _registry: RegistryServer,
+    _runtime: tokio::runtime::Runtime,
+    host: String,
+    port: u16,
+    work: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A registry with `app:v1` and `app:v2` (healthy), `app:v3` (unhealthy healthcheck); a
+    /// stack running `v1`. Only `v1` is in the engine; the rollout must pull the others.
+    fn new(prefix: &str, mode: &str) -> Fixture {
+        require_docker();
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let registry = runtime.block_on(RegistryServer::start(Mode::NoAuth));
+        let host = registry.host.clone();
+        let run = run_id(prefix);
+        let mut images = Images::new(&run);
+        for (tag, healthy) in [("v1", HEALTHY), ("v2", HEALTHY), ("v3", Some(false))] {
+            let version = match tag {
+                "v1" => "v1",
+                "v2" => "v2",
+                _ => "v3",
+            };
+            images.build_and_push(
+                &format!("{host}/deckhand-test/app:{tag}"),
+                ImageKind { version, healthy },
+            );
+        }
+        images.forget(&format!("{host}/deckhand-test/app:v2"));
+        images.forget(&format!("{host}/deckhand-test/app:v3"));
+        let port = free_port();
+        let stack = Stack::new(&run, &compose_file("v1", port, &run));
+        std::fs::write(stack.dir.path().join(".env"), format!("REGISTRY={host}\n")).unwrap();
+        stack.compose_ok(&["up", "-d"]);
+        let work = tempfile::tempdir().unwrap();
+        let fixture = Fixture {
+            stack,
+            _images: images,
+            _registry: registry,
+            _runtime: runtime,
+            host,
+            port,
+            work,
+        };
+        fixture.write_config(mode, "");
+        assert_eq!(fixture.version(), "v1");
+        fixture
+    }
+
+    fn write_config(&self, mode: &str, extra: &str) {
+        std::fs::write(
+            self.work.path().join("deckhand.yaml"),
+            format!(
+                "rollout:\n  projects:\n    - file: {}\n      name: {}\n      healthTimeout: 30s\n      settle: 1s\n      mode: {mode}\n{extra}",
+                self.stack.file().display(),
+                self.stack.project
+            ),
+        )
+        .unwrap();
+    }
+
+    fn set_tag(&self, tag: &str) {
+        self.stack
+            .write_file(&compose_file(tag, self.port, &self.stack.run));
+    }
+
+    fn image(&self, tag: &str) -> String {
+        format!("{}/deckhand-test/app:{tag}", self.host)
+    }
+
+    fn rollout(&self) -> Run {
+        let state = self.work.path().join("state");
+        let run = deckhand(
+            self.work.path(),
+            &["rollout", "--state-dir", state.to_str().unwrap()],
+            "",
+        );
+        eprintln!("--- deckhand rollout (exit {}):\n{}", run.code, run.stderr);
+        run
+    }
+
+    fn version(&self) -> String {
+        http_get(
+            &format!("http://127.0.0.1:{}/version", self.port),
+            Duration::from_secs(20),
+        )
+        .expect("the service answers on its port")
+    }
+
+    fn web_id(&self) -> String {
+        let ids = self.stack.ps("web");
+        assert_eq!(
+            ids.len(),
+            1,
+            "docker-compose ps lists one web container: {ids:?}"
+        );
+        ids[0].clone()
+    }
+
+    fn state_file(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("state/rollout.json")).unwrap_or_default()
+    }
+}
+
+/// The stack: a named volume, a user network with an alias, a port and an env var; the registry
+/// comes from `.env`.
+fn compose_file(tag: &str, port: u16, run: &str) -> String {
+    let labels = label_yaml(run);
+    format!(
+        "services:
+  web:
+    image: ${{REGISTRY}}/deckhand-test/app:{tag}
+    restart: unless-stopped
+    environment:
+      GREETING: hello-from-compose
+    ports:
+      - \"127.0.0.1:{port}:8080\"
+    volumes:
+      - data:/data
+    networks:
+      appnet:
+        aliases: [webalias]
+    labels: {labels}
+networks:
+  appnet:
+    labels: {labels}
+volumes:
+  data:
+    labels: {labels}
+"
+    )
+}
+
+fn inspect(id: &str, format: &str) -> String {
+    docker_ok(&["inspect", "--format", format, id])
+}
+
+#[test]
+fn api_rollout_updates_rolls_back_and_holds() {
+    let mut f = Fixture::new("api", "api");
+    let v1_id = f.web_id();
+    docker_ok(&["exec", &v1_id, "sh", "-c", "echo kept > /data/marker"]);
+    let bystander = f.stack.run_detached(&[
+        "--name",
+        &format!("{}-bystander", f.stack.run),
+        &f.image("v1"),
+    ]);
+
+    // v1 → v2.
+    f.set_tag("v2");
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("updated"), "{}", run.stderr);
+    assert_eq!(f.version(), "v2");
+    let v2_id = f.web_id();
+    assert_ne!(v2_id, v1_id, "the container was recreated");
+    assert_eq!(
+        inspect(&v2_id, "{{.Name}}"),
+        inspect(
+            &v2_id,
+            "/{{index .Config.Labels \"com.docker.compose.project\"}}_web_1"
+        ),
+        "the replacement carries the original name"
+    );
+    // The env var, the volume's data, the network alias and the port all survived.
+    let greeting = http_get(
+        &format!("http://127.0.0.1:{}/greeting", f.port),
+        Duration::from_secs(5),
+    );
+    assert_eq!(greeting.as_deref(), Ok("hello-from-compose"));
+    assert_eq!(docker_ok(&["exec", &v2_id, "cat", "/data/marker"]), "kept");
+    let network = format!("{}_appnet", f.stack.project);
+    let via_alias = f.stack.run_once(&[
+        "--network",
+        &network,
+        &f.image("v1"),
+        "wget",
+        "-q",
+        "-O-",
+        "http://webalias:8080/version",
+    ]);
+    assert_eq!(via_alias.as_deref(), Ok("v2"), "reachable by its alias");
+    assert_eq!(
+        inspect(&v2_id, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+    // The image's own ENV comes from the new image, not copied from the old container.
+    let env = inspect(&v2_id, "{{json .Config.Env}}");
+    assert!(
+        env.contains("APP_VERSION=v2") && !env.contains("APP_VERSION=v1"),
+        "{env}"
+    );
+    // Nothing left behind, and the bystander without compose labels is untouched.
+    assert_eq!(f.stack.containers().len(), 1, "{:?}", f.stack.containers());
+    assert_eq!(
+        inspect(&bystander, "{{.State.Running}} {{.Config.Image}}"),
+        format!("true {}", f.image("v1"))
+    );
+
+    // Idempotent: a second run changes nothing.
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(f.web_id(), v2_id);
+
+    // v2 → v3, whose healthcheck fails: rolled back to the very same v2 container.
+    f.set_tag("v3");
+    let run = f.rollout();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("ROLLED BACK"), "{}", run.stderr);
+    assert!(run.stderr.contains("unhealthy"), "{}", run.stderr);
+    assert_eq!(f.web_id(), v2_id, "the original container runs again");
+    assert_eq!(f.version(), "v2");
+    assert_eq!(f.stack.containers().len(), 1, "{:?}", f.stack.containers());
+    let state = f.state_file();
+    assert!(
+        state.contains(&f.image("v3")),
+        "held image recorded: {state}"
+    );
+
+    // Held: not retried while the file names v3.
+    let started = inspect(&v2_id, "{{.State.StartedAt}}");
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("held"), "{}", run.stderr);
+    assert!(!run.stderr.contains("pulling"), "{}", run.stderr);
+    assert_eq!(f.web_id(), v2_id);
+    assert_eq!(
+        inspect(&v2_id, "{{.State.StartedAt}}"),
+        started,
+        "not touched"
+    );
+
+    // Back to v2 in the file: the hold is released, nothing to do.
+    f.set_tag("v2");
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !f.state_file().contains(&f.image("v3")),
+        "{}",
+        f.state_file()
+    );
+
+    // Parity note (README): compose's config-hash no longer matches after an API-mode recreate,
+    // so the next `docker-compose up -d` recreates the container once more, with the same image.
+    f.stack.compose_ok(&["up", "-d"]);
+    assert_eq!(f.version(), "v2");
+}
+
+#[test]
+fn a_failed_pull_stops_nothing() {
+    let f = Fixture::new("pull", "api");
+    let id = f.web_id();
+    let started = inspect(&id, "{{.State.StartedAt}}");
+    f.set_tag("v9-does-not-exist");
+    let run = f.rollout();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot pull"), "{}", run.stderr);
+    assert!(run.stderr.contains("v9-does-not-exist"), "{}", run.stderr);
+    assert_eq!(f.web_id(), id);
+    assert_eq!(
+        inspect(&id, "{{.State.StartedAt}}"),
+        started,
+        "not restarted"
+    );
+    assert_eq!(f.version(), "v1");
+    assert_eq!(f.stack.containers().len(), 1);
+    // A pull failure is not a gate failure: nothing is held, the next run tries again.
+    assert!(!f.state_file().contains("v9"), "{}", f.state_file());
+}
+
+#[test]
+fn compose_mode_recreates_through_compose() {
+    let f = Fixture::new("cmp", "compose");
+    let v1_id = f.web_id();
+    f.set_tag("v2");
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(f.version(), "v2");
+    let v2_id = f.web_id();
+    assert_ne!(v2_id, v1_id);
+    // Compose made it, so compose agrees it is up to date: `up -d` leaves it alone.
+    f.stack.compose_ok(&["up", "-d"]);
+    assert_eq!(
+        f.web_id(),
+        v2_id,
+        "docker-compose up -d is a no-op after mode: compose"
+    );
+
+    f.set_tag("v3");
+    let run = f.rollout();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("ROLLED BACK"), "{}", run.stderr);
+    assert_eq!(f.version(), "v2");
+    assert_eq!(
+        inspect(&f.web_id(), "{{.Config.Image}}"),
+        f.image("v2"),
+        "compose put v2 back"
+    );
+    assert!(f.state_file().contains(&f.image("v3")));
+}
+
+#[test]
+fn an_interrupted_recreate_is_undone_then_redone() {
+    let f = Fixture::new("crash", "api");
+    let old = f.web_id();
+    let name = inspect(&old, "{{.Name}}")
+        .trim_start_matches('/')
+        .to_string();
+    // What a crash right after "stop the old one, park it, name the new one" leaves behind.
+    docker_ok(&["pull", "-q", &f.image("v2")]);
+    let project_label = format!("com.docker.compose.project={}", f.stack.project);
+    let replace_label = format!("com.docker.compose.replace={old}");
+    let test_label = format!("deckhand.test={}", f.stack.run);
+    docker_ok(&["stop", "-t", "1", &old]);
+    docker_ok(&[
+        "rename",
+        &old,
+        &format!("{name}_deckhand-previous-{}", &old[..12]),
+    ]);
+    docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &project_label,
+        "--label",
+        "com.docker.compose.service=web",
+        "--label",
+        &replace_label,
+        "--label",
+        &test_label,
+        &f.image("v2"),
+    ]);
+    f.set_tag("v2");
+    let run = f.rollout();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted recreate"),
+        "{}",
+        run.stderr
+    );
+    // Undone (the half-made container is gone), then done properly from the original's config.
+    assert_eq!(f.version(), "v2");
+    let containers = f.stack.containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers[0].1, name);
+    assert_eq!(
+        docker_ok(&["exec", &containers[0].0, "cat", "/www/greeting"]),
+        "hello-from-compose"
+    );
+}
+
+#[test]
+fn rollout_usage_errors_and_a_missing_compose_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deckhand.yaml"), "namespace: x\n").unwrap();
+    let run = deckhand(dir.path(), &["rollout"], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no `rollout:` section"),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(
+        dir.path().join("deckhand.yaml"),
+        "rollout:\n  projects:\n    - { file: ./missing.yml, name: real }\n",
+    )
+    .unwrap();
+    let run = deckhand(dir.path(), &["rollout", "--project", "other"], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no rollout project is named `other`"),
+        "{}",
+        run.stderr
+    );
+    // The project itself: its missing file is reported, exit 1.
+    let run = deckhand(dir.path(), &["rollout", "--project", "real"], "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("missing.yml"), "{}", run.stderr);
+}
