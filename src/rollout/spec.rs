@@ -18,6 +18,9 @@ use bollard::models::{
 
 use super::plan::{LABEL_REPLACE, short_id};
 
+/// Compose's hash of the service configuration a container was created from.
+pub const LABEL_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+
 /// What to create, and the networks to connect before the first start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
@@ -82,6 +85,13 @@ pub fn replacement(
     )
     .unwrap_or_default();
     labels.insert(LABEL_REPLACE.to_string(), id.clone());
+    // The hash describes the configuration compose created the old container from. Kept, it would
+    // make compose take the replacement for that configuration: a file reverted to the old image
+    // would look up to date while the new one runs. Emptied, compose recreates the container on
+    // its next `up -d`, whatever the file says.
+    if let Some(hash) = labels.get_mut(LABEL_CONFIG_HASH) {
+        hash.clear();
+    }
 
     let body = ContainerCreateBody {
         // Docker's default hostname is the short id; the replacement gets its own.

@@ -47,7 +47,7 @@ impl Fixture {
         images.forget(&format!("{host}/deckhand-test/app:v3"));
         let port = free_port();
         let stack = Stack::new(&run, &compose_file("v1", port, &run));
-        std::fs::write(stack.dir.path().join(".env"), format!("REGISTRY={host}\n")).unwrap();
+        std::fs::write(stack.dir().join(".env"), format!("REGISTRY={host}\n")).unwrap();
         stack.compose_ok(&["up", "-d"]);
         let work = tempfile::tempdir().unwrap();
         let fixture = Fixture {
@@ -257,10 +257,20 @@ fn api_rollout_updates_rolls_back_and_holds() {
         f.state_file()
     );
 
-    // Parity note (README): compose's config-hash no longer matches after an API-mode recreate,
-    // so the next `docker-compose up -d` recreates the container once more, with the same image.
+    // Parity with compose (README): the replacement's config-hash is emptied, so compose never
+    // takes it for the configuration the old container was made from. A file reverted to v1 and
+    // `docker-compose up -d` really bring v1 back.
+    assert_eq!(
+        inspect(
+            &v2_id,
+            "{{index .Config.Labels \"com.docker.compose.config-hash\"}}"
+        ),
+        ""
+    );
+    f.set_tag("v1");
     f.stack.compose_ok(&["up", "-d"]);
-    assert_eq!(f.version(), "v2");
+    assert_eq!(f.version(), "v1");
+    assert_eq!(f.stack.containers().len(), 1, "{:?}", f.stack.containers());
 }
 
 #[test]
@@ -394,4 +404,88 @@ fn rollout_usage_errors_and_a_missing_compose_file() {
     let run = deckhand(dir.path(), &["rollout", "--project", "real"], "");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("missing.yml"), "{}", run.stderr);
+}
+
+/// `deckhand sync` picks the new tag, rewrites the marker, commits, then rolls the stack out;
+/// `--no-rollout` leaves the containers alone.
+#[test]
+fn sync_commits_then_rolls_out() {
+    use crate::support::git::Checkout;
+
+    require_docker();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let registry = runtime.block_on(RegistryServer::start(Mode::NoAuth));
+    let host = registry.host.clone();
+    let run = run_id("sync");
+    let mut images = Images::new(&run);
+    for tag in ["1.0.0", "1.1.0"] {
+        images.build_and_push(
+            &format!("{host}/deckhand-test/app:{tag}"),
+            ImageKind {
+                version: tag,
+                healthy: HEALTHY,
+            },
+        );
+    }
+    images.forget(&format!("{host}/deckhand-test/app:1.1.0"));
+    let port = free_port();
+    let compose = format!(
+        "services:\n  web:\n    image: {host}/deckhand-test/app:1.0.0 # {{\"$imagepolicy\": \"flux-system:app\"}}\n    ports: [\"127.0.0.1:{port}:8080\"]\n    labels: {labels}\nnetworks:\n  default:\n    labels: {labels}\n",
+        labels = label_yaml(&run)
+    );
+    let config = format!(
+        "registries:\n  \"{host}\": {{ insecure: true }}\nrepositories:\n  app: {{ image: {host}/deckhand-test/app }}\npolicies:\n  app:\n    repository: app\n    policy: {{ semver: {{ range: '>=1.0.0' }} }}\nupdate: {{ path: ./deploy }}\ngit:\n  branch: main\nrollout:\n  projects:\n    - file: ./deploy/docker-compose.yml\n      name: {run}\n      healthTimeout: 30s\n"
+    );
+    let repo = Checkout::new(
+        "main",
+        &[
+            ("deckhand.yaml", &config),
+            ("deploy/docker-compose.yml", &compose),
+        ],
+    );
+    let stack = Stack::at(&run, &repo.path("deploy"));
+    stack.compose_ok(&["up", "-d"]);
+    let url = format!("http://127.0.0.1:{port}/version");
+    assert_eq!(
+        http_get(&url, Duration::from_secs(20)).as_deref(),
+        Ok("1.0.0")
+    );
+    let state = repo.path(".deckhand-test-state");
+    let state = state.to_str().unwrap();
+
+    let out = deckhand(
+        &repo.root,
+        &["sync", "--no-rollout", "--state-dir", state],
+        "",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        repo.read("deploy/docker-compose.yml")
+            .contains("app:1.1.0 # {")
+    );
+    assert_eq!(
+        http_get(&url, Duration::from_secs(5)).as_deref(),
+        Ok("1.0.0"),
+        "--no-rollout"
+    );
+
+    let out = deckhand(
+        &repo.root,
+        &["sync", "--output", "json", "--state-dir", state],
+        "",
+    );
+    eprintln!("{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        http_get(&url, Duration::from_secs(20)).as_deref(),
+        Ok("1.1.0")
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let services = json["rollout"]["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1, "{json}");
+    assert_eq!(services[0]["outcome"], "updated", "{json}");
+    assert_eq!(stack.ps("web").len(), 1);
+    drop(stack);
+    drop(images);
+    drop(registry);
 }

@@ -72,6 +72,11 @@ fn only_the_image_changes_and_image_defaults_are_left_to_the_new_image() {
         old.id.as_ref(),
         "marks what it replaces"
     );
+    assert_eq!(
+        labels.get(LABEL_CONFIG_HASH).map(String::as_str),
+        Some(""),
+        "compose must not take the replacement for the old configuration"
+    );
 
     let host = body.host_config.as_ref().unwrap();
     let old_host = old.host_config.as_ref().unwrap();

@@ -169,8 +169,11 @@ impl Images {
                 if ok { "yes" } else { "no" }
             ),
         };
+        // The run's label comes first so no build step is shared with another test's images:
+        // removing those (in their Drop) must not pull layers from under this build.
         let dockerfile = format!(
             "FROM scratch\n\
+             LABEL {TEST_LABEL}={run}\n\
              COPY busybox /bin/busybox\n\
              RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
              ENV APP_VERSION={version}\n\
@@ -179,6 +182,7 @@ impl Images {
              CMD [\"/bin/sh\", \"-c\", \"mkdir -p /www && echo \\\"$APP_VERSION\\\" > /www/version && \
              echo \\\"$GREETING\\\" > /www/greeting && exec httpd -f -p 8080 -h /www\"]\n",
             version = kind.version,
+            run = self.run,
         );
         let file = self
             .dir
@@ -217,7 +221,8 @@ impl Drop for Images {
 /// A compose stack in its own directory and project, torn down (containers, networks, volumes)
 /// on drop, plus any extra containers the test started.
 pub struct Stack {
-    pub dir: TempDir,
+    dir: PathBuf,
+    _tmp: Option<TempDir>,
     pub project: String,
     pub run: String,
     extra: Vec<String>,
@@ -226,18 +231,34 @@ pub struct Stack {
 impl Stack {
     /// Writes `compose` as `docker-compose.yml` in a fresh directory.
     pub fn new(run: &str, compose: &str) -> Stack {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        std::fs::write(tmp.path().join("docker-compose.yml"), compose).unwrap();
         Stack {
-            dir,
+            dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
             project: run.to_string(),
             run: run.to_string(),
             extra: Vec::new(),
         }
     }
 
+    /// A stack whose `docker-compose.yml` is already in `dir` (a git checkout, say).
+    pub fn at(run: &str, dir: &Path) -> Stack {
+        Stack {
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            project: run.to_string(),
+            run: run.to_string(),
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn file(&self) -> PathBuf {
-        self.dir.path().join("docker-compose.yml")
+        self.dir.join("docker-compose.yml")
     }
 
     pub fn write_file(&self, compose: &str) {
@@ -249,7 +270,7 @@ impl Stack {
         Command::new("docker-compose")
             .args(["-p", &self.project])
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(&self.dir)
             .output()
             .expect("run docker-compose (Debian package docker-compose)")
     }
