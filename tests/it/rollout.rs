@@ -489,3 +489,192 @@ fn sync_commits_then_rolls_out() {
     drop(images);
     drop(registry);
 }
+
+/// The pull uses the credentials of deckhand's `registries:` entry (and without them it fails
+/// before anything is stopped).
+#[test]
+fn pulls_with_the_configured_registry_credentials() {
+    use crate::support::registry::{BASIC_PASSWORD, BASIC_USER};
+    use std::process::{Command, Stdio};
+
+    require_docker();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let registry = runtime.block_on(RegistryServer::start(Mode::Basic));
+    let host = registry.host.clone();
+    let run = run_id("auth");
+    // Log in for the pushes only, in a config dir of our own.
+    let login = tempfile::tempdir().unwrap();
+    let mut child = Command::new("docker")
+        .args([
+            "--config",
+            login.path().to_str().unwrap(),
+            "login",
+            "-u",
+            BASIC_USER,
+            "--password-stdin",
+            &host,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), BASIC_PASSWORD.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut images = Images::new(&run);
+    for tag in ["v1", "v2"] {
+        images.build_and_push_as(
+            &format!("{host}/deckhand-test/app:{tag}"),
+            ImageKind {
+                version: tag,
+                healthy: HEALTHY,
+            },
+            Some(login.path()),
+        );
+    }
+    images.forget(&format!("{host}/deckhand-test/app:v2"));
+    let port = free_port();
+    let stack = Stack::new(&run, &compose_file("v1", port, &run));
+    std::fs::write(stack.dir().join(".env"), format!("REGISTRY={host}\n")).unwrap();
+    stack.compose_ok(&["up", "-d"]);
+    let id = stack.ps("web")[0].clone();
+    stack.write_file(&compose_file("v2", port, &run));
+
+    let work = tempfile::tempdir().unwrap();
+    let empty_docker_config = tempfile::tempdir().unwrap();
+    let rollout = |registries: &str| {
+        std::fs::write(
+            work.path().join("deckhand.yaml"),
+            format!(
+                "{registries}rollout:\n  projects:\n    - {{ file: {}, name: {}, healthTimeout: 30s, settle: 1s }}\n",
+                stack.file().display(),
+                stack.project
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_deckhand"))
+            .args(["rollout", "--state-dir"])
+            .arg(work.path().join("state"))
+            .current_dir(work.path())
+            .env("DOCKER_CONFIG", empty_docker_config.path())
+            .env("DECKHAND_PASSWORD", BASIC_PASSWORD)
+            .env("NO_COLOR", "1")
+            .env_remove("DECKHAND_CONFIG")
+            .env_remove("DECKHAND_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        eprintln!("--- deckhand rollout:\n{stderr}");
+        (out.status.code(), stderr)
+    };
+    let url = format!("http://127.0.0.1:{port}/version");
+
+    let (code, stderr) = rollout("");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot pull"), "{stderr}");
+    assert_eq!(stack.ps("web"), [id.clone()], "nothing was stopped");
+    assert_eq!(http_get(&url, Duration::from_secs(5)).as_deref(), Ok("v1"));
+
+    let (code, stderr) = rollout(&format!(
+        "registries:\n  \"{host}\": {{ insecure: true, username: {BASIC_USER}, passwordEnv: DECKHAND_PASSWORD }}\n"
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains(BASIC_PASSWORD),
+        "the password never reaches the logs"
+    );
+    assert_eq!(http_get(&url, Duration::from_secs(20)).as_deref(), Ok("v2"));
+    drop(stack);
+    drop(images);
+    drop(registry);
+}
+
+/// Two replicas are recreated one at a time and keep their names; a dependent service in the same
+/// file that is already current is left alone.
+#[test]
+fn replicas_are_recreated_one_by_one() {
+    require_docker();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let registry = runtime.block_on(RegistryServer::start(Mode::NoAuth));
+    let host = registry.host.clone();
+    let run = run_id("scale");
+    let mut images = Images::new(&run);
+    for tag in ["v1", "v2"] {
+        images.build_and_push(
+            &format!("{host}/deckhand-test/app:{tag}"),
+            ImageKind {
+                version: tag,
+                healthy: None,
+            },
+        );
+    }
+    let labels = label_yaml(&run);
+    let file = |tag: &str| {
+        format!(
+            "services:\n  web:\n    image: {host}/deckhand-test/app:{tag}\n    labels: {labels}\n  front:\n    image: {host}/deckhand-test/app:v1\n    depends_on: [web]\n    labels: {labels}\nnetworks:\n  default:\n    labels: {labels}\n"
+        )
+    };
+    let stack = Stack::new(&run, &file("v1"));
+    stack.compose_ok(&["up", "-d", "--scale", "web=2"]);
+    let before = stack.ps("web");
+    let front = stack.ps("front");
+    assert_eq!(before.len(), 2);
+    stack.write_file(&file("v2"));
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("deckhand.yaml"),
+        format!(
+            "rollout:\n  projects:\n    - {{ file: {}, name: {}, settle: 1s }}\n",
+            stack.file().display(),
+            stack.project
+        ),
+    )
+    .unwrap();
+    let out = deckhand(
+        work.path(),
+        &["rollout", "--output", "json", "--state-dir", "state"],
+        "",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let outcome = |service: &str| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service)
+            .map(|s| s["outcome"].clone())
+    };
+    assert_eq!(outcome("web"), Some("updated".into()), "{json}");
+    assert_eq!(outcome("front"), Some("up-to-date".into()), "{json}");
+    assert_eq!(
+        json["services"][0]["service"], "web",
+        "depends_on order: {json}"
+    );
+    let after = stack.ps("web");
+    assert_eq!(after.len(), 2);
+    for id in &after {
+        assert!(!before.contains(id), "every replica was recreated");
+        assert_eq!(
+            inspect(id, "{{.Config.Image}}"),
+            format!("{host}/deckhand-test/app:v2")
+        );
+    }
+    let mut names: Vec<String> = after.iter().map(|id| inspect(id, "{{.Name}}")).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("/{run}_web_1"), format!("/{run}_web_2")],
+        "the replicas keep their names"
+    );
+    assert_eq!(stack.ps("front"), front, "the current service is untouched");
+    assert_eq!(stack.containers().len(), 3, "{:?}", stack.containers());
+    drop(stack);
+    drop(images);
+    drop(registry);
+}

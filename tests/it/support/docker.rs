@@ -161,6 +161,12 @@ impl Images {
     /// Builds and pushes `reference` (a full `host/repo:tag`). The image serves `/www` on port
     /// 8080 with `version` (its version) and `greeting` (`$GREETING`), and writes both at start.
     pub fn build_and_push(&mut self, reference: &str, kind: ImageKind) {
+        self.build_and_push_as(reference, kind, None);
+    }
+
+    /// [`Images::build_and_push`], pushing with `docker --config DIR` (a dir holding a
+    /// `docker login`), so the engine's global docker config is never touched.
+    pub fn build_and_push_as(&mut self, reference: &str, kind: ImageKind, config: Option<&Path>) {
         let healthcheck = match kind.healthy {
             None => "HEALTHCHECK NONE".to_string(),
             Some(ok) => format!(
@@ -169,11 +175,12 @@ impl Images {
                 if ok { "yes" } else { "no" }
             ),
         };
-        // The run's label comes first so no build step is shared with another test's images:
-        // removing those (in their Drop) must not pull layers from under this build.
+        // The run's labels come first so no build step is shared with another test's images
+        // (removing those in their Drop must not pull layers from under this build), and so a
+        // failed build's container is swept like everything else.
         let dockerfile = format!(
             "FROM scratch\n\
-             LABEL {TEST_LABEL}={run}\n\
+             LABEL {TEST_LABEL}={run} {OWNER_LABEL} {PID_LABEL}={pid}\n\
              COPY busybox /bin/busybox\n\
              RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
              ENV APP_VERSION={version}\n\
@@ -183,6 +190,7 @@ impl Images {
              echo \\\"$GREETING\\\" > /www/greeting && exec httpd -f -p 8080 -h /www\"]\n",
             version = kind.version,
             run = self.run,
+            pid = std::process::id(),
         );
         let file = self
             .dir
@@ -200,7 +208,10 @@ impl Images {
         ]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         docker_ok(&args);
-        docker_ok(&["push", "-q", reference]);
+        match config {
+            Some(dir) => docker_ok(&["--config", dir.to_str().unwrap(), "push", "-q", reference]),
+            None => docker_ok(&["push", "-q", reference]),
+        };
         self.built.push(reference.to_string());
     }
 
