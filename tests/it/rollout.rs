@@ -577,7 +577,11 @@ fn pulls_with_the_configured_registry_credentials() {
     let (code, stderr) = rollout("");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot pull"), "{stderr}");
-    assert_eq!(stack.ps("web"), [id.clone()], "nothing was stopped");
+    assert_eq!(
+        stack.ps("web"),
+        std::slice::from_ref(&id),
+        "nothing was stopped"
+    );
     assert_eq!(http_get(&url, Duration::from_secs(5)).as_deref(), Ok("v1"));
 
     let (code, stderr) = rollout(&format!(
