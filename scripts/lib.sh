@@ -12,6 +12,9 @@ ensure_packages() {
     cmd=${pair%%:*} pkg=${pair#*:}
     if [ "$cmd" = python3-cryptography ]; then
       python3 -c 'import cryptography' >/dev/null 2>&1 || missing+=("$pkg")
+    elif [ "$cmd" = busybox-static ]; then
+      # A dynamically linked /bin/busybox (package busybox) cannot run in a FROM scratch image.
+      dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
     elif ! command -v "$cmd" >/dev/null 2>&1; then
       missing+=("$pkg")
     fi
@@ -90,4 +93,21 @@ push_image() {
 put_tag() {
   curl -sSf -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "@${IMAGE_DIR:?}/manifest.json" "$1/v2/$2/manifests/$3"
+}
+
+# start_dockerd_if_needed — reuses a running Docker engine; otherwise starts `dockerd` in the
+# background and sets DOCKERD_PID (the caller stops it by that pid, and only then).
+start_dockerd_if_needed() {
+  DOCKERD_PID=
+  docker info >/dev/null 2>&1 && return 0
+  local log
+  log=$(mktemp -t deckhand-dockerd.XXXXXX)
+  as_root dockerd >"$log" 2>&1 &
+  DOCKERD_PID=$!
+  for _ in $(seq 120); do
+    docker info >/dev/null 2>&1 && return 0
+    kill -0 "$DOCKERD_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "error: dockerd did not come up:" >&2; tail -20 "$log" >&2; return 1
 }

@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 
 ensure_packages docker-registry:docker-registry git:git curl:curl openssl:openssl \
   python3:python3 python3-cryptography:python3-cryptography cc:build-essential
+# The rollout tests: a real Docker engine, Debian's docker-compose, images FROM scratch with busybox.
+ensure_packages dockerd:docker.io docker-compose:docker-compose busybox-static:busybox-static
 ensure_rust
+start_dockerd_if_needed
+# Stop the engine at the end only if this script started it.
+[ -z "$DOCKERD_PID" ] || trap 'as_root kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null || true' EXIT
 
 export DECKHAND_CORPUS="${DECKHAND_CORPUS:-$(pwd)/../shared/corpus}"
 [ -d "$DECKHAND_CORPUS" ] || { echo "error: the YAML corpus is missing at $DECKHAND_CORPUS (set DECKHAND_CORPUS)" >&2; exit 1; }

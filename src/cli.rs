@@ -69,6 +69,10 @@ pub enum Command {
     /// Per policy: the latest pick, where it is used and whether the files have it, the last scan
     /// and its error, the last update pass (from the daemon's state; no registry is asked).
     Status(StatusArgs),
+    /// Make the compose services on this Docker host run the images their files name (pull,
+    /// recreate, health gate, rollback), without scanning registries. Exit 1 when a service
+    /// failed or was rolled back.
+    Rollout(RolloutArgs),
 }
 
 /// `deckhand lint`.
@@ -105,6 +109,20 @@ pub struct StatusArgs {
     pub output: OutputFormat,
 }
 
+/// `deckhand rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Only the compose project with this name.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Where held images are remembered (the state directory, as for `run`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output on stdout: a text summary (on stderr), or the per-service results as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 /// `deckhand sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -117,9 +135,13 @@ pub struct SyncArgs {
     /// Commit but do not push (pushing is not implemented yet; commits stay local).
     #[arg(long)]
     pub no_push: bool,
-    /// Do not roll out afterwards (rollout is not implemented yet).
+    /// Do not roll out afterwards (by default, with a `rollout:` section, the compose services run
+    /// what the files say after the commit, or after writing with --no-commit).
     #[arg(long)]
     pub no_rollout: bool,
+    /// Where the rollout remembers held images (the state directory, as for `run`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Output on stdout: a text summary, or JSON (picks, changes with file, line, policy, old,
     /// new; the commit; warnings and errors).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -15,6 +15,7 @@ pub mod lint;
 pub mod manifest;
 pub mod policy;
 pub mod registry;
+pub mod rollout;
 pub mod secret;
 pub mod sync;
 pub mod template;

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use deckhand::cli::{
-    Cli, Command, EvalArgs, ExplainArgs, LintArgs, LogFormat, OutputFormat, PolicyCommand, RunArgs,
-    StatusArgs, SyncArgs,
+    Cli, Command, EvalArgs, ExplainArgs, LintArgs, LogFormat, OutputFormat, PolicyCommand,
+    RolloutArgs, RunArgs, StatusArgs, SyncArgs,
 };
 use deckhand::config::{self, Config};
 use deckhand::policy::{self, Constraint, Filter, Order, Policy, Rule};
+use deckhand::rollout;
 use deckhand::sync::{self, Report, SyncOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => run_lint(&cli, args),
         Command::Run(args) => run_daemon(&cli, args),
         Command::Status(args) => run_status(&cli, args),
+        Command::Rollout(args) => run_rollout(&cli, args),
     };
     match outcome {
         Outcome::Done => ExitCode::SUCCESS,
@@ -212,21 +214,187 @@ fn run_sync(cli: &Cli, args: &SyncArgs) -> Outcome {
         dry_run: args.dry_run,
         no_commit: args.no_commit,
     };
-    let report = match runtime.block_on(sync::sync(&config, options)) {
+    let mut report = match runtime.block_on(sync::sync(&config, options)) {
         Ok(r) => r,
         Err(e) => {
             print_error_chain(&e);
             return Outcome::PartlyFailed;
         }
     };
+    // The rollout reconciles whatever the files say now, so it runs even when some of the sync
+    // failed; a dry run changes nothing, so it does not.
+    if !args.dry_run && !args.no_rollout && config.rollout.is_some() {
+        let progress = pull_progress();
+        let options = rollout::Options {
+            state_dir: deckhand::daemon::state::resolve_dir(
+                args.state_dir.as_deref(),
+                config.daemon.state_dir.as_deref(),
+                &config.file,
+            ),
+            project: None,
+            progress: progress.as_ref(),
+        };
+        match runtime.block_on(rollout::reconcile(&config, &options)) {
+            Ok(r) => report.rollout = Some(r),
+            Err(e) => print_error_chain(&e),
+        }
+    }
     if let Err(e) = print_report(&report, args) {
         error(format_args!("cannot write the output: {e}"));
         return Outcome::PartlyFailed;
     }
-    if report.errors.is_empty() {
+    let rollout_failed = report.rollout.as_ref().is_some_and(rollout::Report::failed);
+    if report.errors.is_empty() && !rollout_failed {
         Outcome::Done
     } else {
         Outcome::PartlyFailed
+    }
+}
+
+fn run_rollout(cli: &Cli, args: &RolloutArgs) -> Outcome {
+    let config = match load_config(cli) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format_args!("cannot start the async runtime: {e}"));
+            return Outcome::PartlyFailed;
+        }
+    };
+    let progress = pull_progress();
+    let options = rollout::Options {
+        state_dir: deckhand::daemon::state::resolve_dir(
+            args.state_dir.as_deref(),
+            config.daemon.state_dir.as_deref(),
+            &config.file,
+        ),
+        project: args.project.clone(),
+        progress: progress.as_ref(),
+    };
+    let report = match runtime.block_on(rollout::reconcile(&config, &options)) {
+        Ok(r) => r,
+        Err(e) => {
+            print_error_chain(&e);
+            return Outcome::Usage;
+        }
+    };
+    let printed = match args.output {
+        OutputFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &report)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        OutputFormat::Text => {
+            print_rollout_summary(&report);
+            Ok(())
+        }
+    };
+    if let Err(e) = printed {
+        error(format_args!("cannot write the output: {e}"));
+        return Outcome::PartlyFailed;
+    }
+    if report.failed() {
+        Outcome::PartlyFailed
+    } else {
+        Outcome::Done
+    }
+}
+
+fn print_rollout_summary(report: &rollout::Report) {
+    for s in &report.services {
+        let what = match s.outcome {
+            rollout::Outcome::UpToDate => continue,
+            rollout::Outcome::Updated => "updated",
+            rollout::Outcome::RolledBack => "ROLLED BACK",
+            rollout::Outcome::FailedKept => "FAILED (kept)",
+            rollout::Outcome::Failed => "FAILED",
+            rollout::Outcome::Held => "held",
+            rollout::Outcome::Skipped => "skipped",
+        };
+        let change = match &s.to {
+            Some(to) if !s.from.is_empty() => format!(" {} -> {to}", s.from.join(", ")),
+            Some(to) => format!(" {to}"),
+            None => String::new(),
+        };
+        eprintln!("{what} {}/{}{change}: {}", s.project, s.service, s.message);
+    }
+    let count = |o: rollout::Outcome| report.services.iter().filter(|s| s.outcome == o).count();
+    eprintln!(
+        "rollout: {} updated, {} up to date, {} rolled back, {} failed, {} held; {} warning(s), {} error(s)",
+        count(rollout::Outcome::Updated),
+        count(rollout::Outcome::UpToDate),
+        count(rollout::Outcome::RolledBack),
+        count(rollout::Outcome::Failed) + count(rollout::Outcome::FailedKept),
+        count(rollout::Outcome::Held),
+        report.warnings.len(),
+        report.errors.len()
+    );
+}
+
+/// A progress bar per pull on a terminal; debug log lines otherwise.
+fn pull_progress() -> Box<dyn rollout::docker::PullProgress> {
+    if std::io::stderr().is_terminal() {
+        Box::new(BarProgress::default())
+    } else {
+        Box::new(rollout::docker::LogProgress)
+    }
+}
+
+/// Bytes downloaded over all layers of the image being pulled, as one bar.
+#[derive(Default)]
+struct BarProgress {
+    state: std::sync::Mutex<Option<PullBar>>,
+}
+
+struct PullBar {
+    bar: indicatif::ProgressBar,
+    layers: std::collections::HashMap<String, (u64, u64)>,
+}
+
+impl rollout::docker::PullProgress for BarProgress {
+    fn update(&self, image: &str, layer: Option<&str>, status: &str, current: u64, total: u64) {
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pull = guard.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("pulling {image}"));
+            PullBar {
+                bar,
+                layers: std::collections::HashMap::new(),
+            }
+        });
+        if let (Some(layer), true) = (layer, status == "Downloading" && total > 0) {
+            pull.layers.insert(layer.to_string(), (current, total));
+            let (done, all) = pull
+                .layers
+                .values()
+                .fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+            pull.bar.set_length(all);
+            pull.bar.set_position(done);
+        }
+    }
+
+    fn finish(&self, _image: &str) {
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pull) = guard.take() {
+            pull.bar.finish_and_clear();
+        }
     }
 }
 
@@ -271,6 +439,9 @@ fn print_report(report: &Report, args: &SyncArgs) -> std::io::Result<()> {
                 report.warnings.len(),
                 report.errors.len()
             );
+            if let Some(rollout) = &report.rollout {
+                print_rollout_summary(rollout);
+            }
         }
     }
     out.flush()

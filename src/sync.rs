@@ -91,6 +91,10 @@ pub struct Report {
     pub warnings: Vec<Problem>,
     /// Failures (the exit code says so).
     pub errors: Vec<Problem>,
+    /// What the rollout after the commit did (filled in by the caller; absent with
+    /// `--no-rollout`, `--dry-run` or no `rollout:` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::Report>,
 }
 
 impl Report {

@@ -6,6 +6,7 @@ mod duration;
 mod flux;
 mod model;
 mod raw;
+mod rollout;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ pub use flux::{Automation, LabelSelector, SelectorExpression};
 pub use model::{
     Author, Config, ConfigWarning, DigestReflection, GitSettings, HarborMode, Origin,
     PolicySettings, PushSettings, RegistrySettings, Repository, object_id,
+};
+pub use rollout::{
+    DEFAULT_HEALTH_TIMEOUT, DEFAULT_SETTLE, OnFailure, ProjectSettings, RolloutMode,
+    RolloutSettings, valid_project_name,
 };
 
 /// The file name looked for in the working directory when no config is named.

@@ -52,6 +52,8 @@ pub struct Config {
     pub warnings: Vec<ConfigWarning>,
     /// `deckhand run` settings.
     pub daemon: super::DaemonSettings,
+    /// Compose projects to keep running what their files say (`rollout:`).
+    pub rollout: Option<super::rollout::RolloutSettings>,
 }
 
 /// Where a repository or policy was defined, for messages and for `lint` fixes.
@@ -337,15 +339,6 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         errors: Vec::new(),
     };
 
-    for (section, present) in [("rollout", raw.rollout.is_some())] {
-        if present {
-            tracing::warn!(
-                file = %file.display(),
-                "`{section}:` is not implemented in this version of deckhand and is ignored"
-            );
-        }
-    }
-
     let namespace = raw
         .namespace
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
@@ -481,6 +474,10 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         super::DaemonSettings::default()
     });
 
+    let rollout = raw
+        .rollout
+        .map(|r| super::rollout::validate(file, &c.base, r, &mut c.errors));
+
     if c.errors.is_empty() {
         Ok(Config {
             file: file.to_path_buf(),
@@ -493,6 +490,7 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
             automation,
             warnings,
             daemon,
+            rollout,
         })
     } else {
         Err(c.errors)

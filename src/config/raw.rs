@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +19,7 @@ pub(crate) struct RawConfig {
     pub git: Option<RawGit>,
     // Sections of the contract that later work implements. They are type-checked loosely here so a
     // full DESIGN-style config loads; `model.rs` warns that they are not acted on yet.
-    pub rollout: Option<IgnoredAny>,
+    pub rollout: Option<super::rollout::RawRollout>,
     pub daemon: Option<super::daemon::RawDaemon>,
     /// Files or directories holding Flux `image.toolkit.fluxcd.io` objects (see `flux.rs`).
     pub include: Option<Vec<String>>,

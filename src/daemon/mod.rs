@@ -171,7 +171,16 @@ pub async fn run(
 
     // Kept alive until return: dropping it stops the inotify thread.
     let _watcher = if config.daemon.watch {
-        match watch::start(&config.update_path, &state_dir) {
+        let compose_files: Vec<PathBuf> = config
+            .rollout
+            .iter()
+            .flat_map(|r| &r.projects)
+            .flat_map(|p| {
+                let env = p.file.parent().map(|d| d.join(".env"));
+                std::iter::once(p.file.clone()).chain(env)
+            })
+            .collect();
+        match watch::start(&config.update_path, &state_dir, &compose_files) {
             Ok((watcher, paths)) => {
                 tracker.spawn(watch::run(
                     paths,

@@ -15,9 +15,6 @@ use serde::{Deserialize, Serialize};
 pub const STATE_FILE: &str = "state.json";
 /// Marks an update pass in flight; present at start means the last one was interrupted.
 pub const PASS_MARKER_FILE: &str = "pass-in-flight.json";
-/// Where the rollout work records images it held back after a failed rollout (read by
-/// `deckhand status` when present).
-pub const HELD_ROLLOUTS_FILE: &str = "held-rollouts.json";
 const VERSION: u32 = 1;
 
 /// Where the state lives: `--state-dir`, else `daemon.stateDir`, else `$STATE_DIRECTORY` (the

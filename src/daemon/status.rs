@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::state::{self, HELD_ROLLOUTS_FILE, STATE_FILE, State, UpdateState};
+use super::state::{self, STATE_FILE, State, UpdateState};
 use crate::config::Config;
 use crate::manifest::{self, Pick, PolicyRef};
 
@@ -172,15 +172,19 @@ pub fn status(config: &Config, state_dir: &Path) -> Status {
         })
         .collect();
 
-    let held_rollouts = std::fs::read(state_dir.join(HELD_ROLLOUTS_FILE))
-        .ok()
-        .and_then(|b| match serde_json::from_slice(&b) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                problems.push(format!("{HELD_ROLLOUTS_FILE}: {e}"));
-                None
-            }
-        });
+    // Held images are what the rollout recorded in the same state directory.
+    let held_rollouts = {
+        let store = crate::rollout::state::StateStore::new(state_dir);
+        let (rollout_state, problem) = store.load();
+        if let Some(problem) = problem {
+            problems.push(problem);
+        }
+        if rollout_state.held.is_empty() {
+            None
+        } else {
+            serde_json::to_value(&rollout_state.held).ok()
+        }
+    };
     Status {
         state_dir: state_dir.to_path_buf(),
         state_problem,

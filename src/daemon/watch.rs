@@ -9,8 +9,9 @@
 //! `*.yaml`/`*.yml` count, and a file whose content hash equals the one deckhand wrote (or the
 //! one seen last) is not a change.
 //!
-//! Hook for the rollout work: the compose files of `rollout.projects` are to be watched here too,
-//! sending a reconcile of that project instead of an update pass. No rollout config exists yet.
+//! The compose files of `rollout.projects` (and their `.env`) are watched too, also outside
+//! `update.path`: a change asks for an update pass, and every pass ends with the rollout, which
+//! reconciles the projects with what their files say.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -66,27 +67,44 @@ pub fn relevant(path: &Path, ignore: &Path) -> bool {
     yaml && !path.starts_with(ignore) && !path.components().any(|c| c.as_os_str() == ".git")
 }
 
-/// Starts watching `dir` (recursively). Returns the watcher, which must be kept alive; the events
-/// are handled by [`run`].
+/// Starts watching `dir` (recursively) and each of `extra_files` (e.g. rollout compose files, which
+/// may live elsewhere). Returns the watcher, which must be kept alive; the events are handled by
+/// [`run`].
 pub fn start(
     dir: &Path,
     state_dir: &Path,
+    extra_files: &[PathBuf],
 ) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<PathBuf>), notify::Error> {
     let (tx, rx) = mpsc::channel(256);
     let ignore = canonical(state_dir);
+    let extra: HashSet<PathBuf> = extra_files.iter().map(|f| canonical(f)).collect();
+    let watch_extra = !extra.is_empty();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
         for path in event.paths {
-            if relevant(&path, &ignore) {
+            if relevant(&path, &ignore) || (watch_extra && extra.contains(&canonical(&path))) {
                 // A full channel already holds a pending batch that triggers a pass.
                 let _ = tx.try_send(path);
             }
         }
     })?;
     watcher.watch(dir, RecursiveMode::Recursive)?;
+    let root = canonical(dir);
+    let mut parents = HashSet::new();
+    for file in extra_files {
+        let Some(parent) = canonical(file).parent().map(Path::to_path_buf) else {
+            continue;
+        };
+        if !parent.starts_with(&root) && parents.insert(parent.clone()) {
+            // The directory, not the file: editors and `git` replace files by renaming.
+            if let Err(e) = watcher.watch(&parent, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %parent.display(), "cannot watch: {e}");
+            }
+        }
+    }
     Ok((watcher, rx))
 }
 
@@ -156,7 +174,7 @@ mod tests {
         let file = root.join("app.yaml");
         std::fs::write(&file, "a: 1\n").unwrap();
         let own = Arc::new(OwnWrites::default());
-        let (watcher, paths) = start(&root, &state).unwrap();
+        let (watcher, paths) = start(&root, &state, &[]).unwrap();
         let (tx, mut rx) = mpsc::channel(8);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(paths, Arc::clone(&own), tx, cancel.clone()));

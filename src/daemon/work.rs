@@ -60,6 +60,37 @@ impl DaemonWork {
         self.save_state(&state);
     }
 
+    /// Runs the rollout of every configured compose project and counts the outcomes.
+    pub(crate) async fn roll_out(&self) {
+        let options = crate::rollout::Options {
+            state_dir: self.state_dir.clone(),
+            project: None,
+            progress: &crate::rollout::docker::LogProgress,
+        };
+        match crate::rollout::reconcile(&self.config, &options).await {
+            Ok(report) => {
+                for s in &report.services {
+                    if s.outcome == crate::rollout::Outcome::UpToDate {
+                        continue;
+                    }
+                    let result = serde_json::to_value(&s.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "unknown".into());
+                    self.metrics
+                        .rollouts
+                        .get_or_create(&ResultLabel { result })
+                        .inc();
+                    tracing::info!(project = %s.project, service = %s.service, outcome = ?s.outcome, "rollout: {}", s.message);
+                }
+                for e in &report.errors {
+                    tracing::error!("rollout: {}: {}", e.subject, e.message);
+                }
+            }
+            Err(e) => tracing::error!("rollout: {e}"),
+        }
+    }
+
     fn record_report(&self, report: &Report) {
         let m = &self.metrics;
         let result = if report.errors.is_empty() {
@@ -235,6 +266,11 @@ impl Work for DaemonWork {
         let started = Instant::now();
         let result = sync::sync_scanned(&self.config, SyncOptions::default(), &scans).await;
         let _ = std::fs::remove_file(&marker);
+        // The rollout reconciles whatever the files say now, like `deckhand sync` does after its
+        // commit, so it runs even when part of the pass failed.
+        if self.config.rollout.is_some() {
+            self.roll_out().await;
+        }
         match result {
             Ok(report) => {
                 let elapsed = started.elapsed();

@@ -717,7 +717,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 
 /// Credentials for `host` from the docker config; `None` when there are none (or they cannot
 /// be read, which is logged).
-async fn docker_config_credentials(host: &str) -> Option<Credentials> {
+pub(crate) async fn docker_config_credentials(host: &str) -> Option<Credentials> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     let server = host.to_owned();
     let lookup =

@@ -25,6 +25,7 @@ mod harbor;
 mod reference;
 mod tags;
 
+pub(crate) use client::docker_config_credentials;
 pub use client::{Credentials, RegistryClient, RegistryOptions};
 pub use error::RegistryError;
 pub use harbor::{Listing, artifact_path};

@@ -11,4 +11,5 @@ mod flux_seed;
 mod harbor;
 mod lint;
 mod registry;
+mod rollout;
 mod sync;

@@ -2,6 +2,7 @@
 
 pub mod bin;
 pub mod daemon;
+pub mod docker;
 pub mod git;
 pub mod harbor;
 pub mod registry;
