@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod container;
 mod corpus;
 mod registry;
 mod sync;
