@@ -489,3 +489,21 @@ fn compose_deployment_runs_sync_with_a_secret_from_compose() {
     assert_synced(&repo, &registry.host, "deckhand-compose");
     drop(registry);
 }
+
+/// compose/deckhand.yaml, the config the compose deployment ships with, stays valid: loaded with
+/// its secrets (under /run/secrets in the container) pointed at files that exist here.
+#[test]
+fn the_compose_config_is_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("registry-password"), "secret").expect("write secret");
+    std::fs::write(dir.path().join("webhook-secret"), "secret").expect("write secret");
+    let text = std::fs::read_to_string(manifest_dir().join("compose/deckhand.yaml"))
+        .expect("compose/deckhand.yaml")
+        .replace("/run/secrets/", &format!("{}/", dir.path().display()));
+    let config = deckhand::config::load_str(&manifest_dir().join("compose/deckhand.yaml"), &text)
+        .unwrap_or_else(|e| panic!("compose/deckhand.yaml does not load:\n{e}"));
+    assert_eq!(
+        config.update_path,
+        Path::new("/srv/gitops/clusters/production")
+    );
+}
