@@ -26,5 +26,6 @@ if readelf -l "$bin" | grep -q INTERP || readelf -d "$bin" | grep -q NEEDED; the
   exit 1
 fi
 echo "$(file -b "$bin" | cut -d, -f1-2,4-6)" >&2
-echo "static, $(stat -c %s "$bin") bytes ($(numfmt --to=iec-i --suffix=B "$(stat -c %s "$bin")"))" >&2
+size=$(stat -c %s "$bin")
+echo "static, $size bytes ($(awk -v b="$size" 'BEGIN { printf "%.1f MB", b / 1e6 }'))" >&2
 echo "$bin"
