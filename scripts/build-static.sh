@@ -2,7 +2,7 @@
 # Builds a fully static deckhand for Linux: Rust's musl target (musl libc linked in), libgit2
 # vendored (git2's vendored-libgit2), TLS by rustls/aws-lc: no libc, OpenSSL or libgit2 needed at
 # run time. Prints the binary's path on stdout; checks that it is static and reports its size.
-#   scripts/build-static.sh            # target/<arch>-unknown-linux-musl/release/deckhand
+#   scripts/build-static.sh            # target/<arch>-unknown-linux-musl/release-static/deckhand
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,8 +16,9 @@ if ! rustup target list --installed | grep -qx "$target"; then
 fi
 
 # musl-gcc compiles the C parts (libgit2, zlib, aws-lc) against musl's headers.
-cargo build --release --locked --quiet --target "$target" --bin deckhand >&2
-bin="target/$target/release/deckhand"
+# Profile release-static (Cargo.toml): release, tuned for size.
+cargo build --profile release-static --locked --quiet --target "$target" --bin deckhand >&2
+bin="target/$target/release-static/deckhand"
 
 # Static: no program interpreter and no shared-library dependencies.
 if readelf -l "$bin" | grep -q INTERP || readelf -d "$bin" | grep -q NEEDED; then
