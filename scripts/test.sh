@@ -18,6 +18,15 @@ start_dockerd_if_needed
 export DECKHAND_CORPUS="${DECKHAND_CORPUS:-$(pwd)/../shared/corpus}"
 [ -d "$DECKHAND_CORPUS" ] || { echo "error: the YAML corpus is missing at $DECKHAND_CORPUS (set DECKHAND_CORPUS)" >&2; exit 1; }
 
+# --- packaging: Nix checks and the static binary (the container tests use it) ---
+# (Docker itself is started above.)
+ensure_packages nix-instantiate:nix-bin musl-gcc:musl-tools readelf:binutils file:file
+echo "== nix checks (offline, stub nixpkgs)" >&2
+nix/check.sh
+echo "== static binary" >&2
+scripts/build-static.sh >/dev/null
+# --- end packaging ---
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2

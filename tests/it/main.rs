@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod container;
 mod corpus;
 mod daemon;
 mod flux_seed;
