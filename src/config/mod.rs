@@ -2,6 +2,7 @@
 //! Every error names the file and the key path.
 
 mod duration;
+mod git;
 mod model;
 mod raw;
 
@@ -9,9 +10,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use duration::parse_go_duration;
+pub use git::{Author, GitAuth, GitSettings, PushSettings, SigningFormat, SigningKey};
 pub use model::{
-    Author, Config, DigestReflection, GitSettings, HarborMode, PolicySettings, PushSettings,
-    RegistrySettings, Repository,
+    Config, DigestReflection, HarborMode, PolicySettings, RegistrySettings, Repository,
 };
 
 /// The file name looked for in the working directory when no config is named.
