@@ -6,5 +6,6 @@ mod support;
 
 mod cli;
 mod corpus;
+mod git_remote;
 mod registry;
 mod sync;

@@ -2,7 +2,11 @@
 
 pub mod bin;
 pub mod git;
+pub mod http_git;
+pub mod instance;
 pub mod registry;
+pub mod remote;
+pub mod sshd;
 
 use registry::{Mode, RegistryServer, retag_many};
 
