@@ -2,52 +2,8 @@
 //! editing, push after committing, a diverged branch, a blocked fast-forward, a separate push
 //! branch, unpublished commits, and two instances racing with a person.
 
-use crate::support::instance::{Instance, config, marker_file, marker_value};
-use crate::support::registry::{RegistryServer, retag_many};
-use crate::support::registry_with;
+use crate::support::instance::{Instance, Tags, config, marker_file, marker_value};
 use crate::support::remote::Remote;
-
-/// A registry serving `race/<name>` with tags `v0..=v<upto>`.
-pub struct Tags {
-    // Dropped in this order: the registry (killed), then the runtime it was started on.
-    pub registry: RegistryServer,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Tags {
-    pub fn start(names: &[&str], upto: u32) -> Self {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let tags: Vec<String> = (0..=upto).map(|n| format!("v{n}")).collect();
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        let repos: Vec<(String, &[&str])> = names
-            .iter()
-            .map(|n| (format!("race/{n}"), tags.as_slice()))
-            .collect();
-        let repos: Vec<(&str, &[&str])> = repos.iter().map(|(r, t)| (r.as_str(), *t)).collect();
-        let registry = registry_with(&runtime, &repos);
-        Self { registry, runtime }
-    }
-
-    /// Adds tag `v<n>` to `race/<name>`.
-    pub fn add(&self, name: &str, n: u32) {
-        let repo = format!("race/{name}");
-        self.runtime.block_on(async {
-            let auth = self.registry.push_auth(&repo).await;
-            retag_many(
-                &self.registry.base_url(),
-                &repo,
-                "v0",
-                &[format!("v{n}")],
-                &auth,
-            )
-            .await;
-        });
-    }
-
-    pub fn host(&self) -> &str {
-        &self.registry.host
-    }
-}
 
 const PUSH: &str = "  branch: main\n  author: { name: deckhand-bot, email: bot@example.org }\n  push: { remote: origin }\n";
 

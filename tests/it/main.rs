@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod corpus;
+mod git_auth;
 mod git_remote;
 mod registry;
 mod sync;
