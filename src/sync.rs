@@ -250,7 +250,16 @@ fn commit_written(
             tracing::info!(commit = %oid, branch, "committed {} change(s)", report.changes.len());
             report.commit = Some(oid.to_string());
         }
-        Err(e) => report.fail("commit", e.to_string()),
+        Err(e) => {
+            // Uncommitted edits would make the next pass skip these files as a person's work.
+            let restored = match worktree.restore(&report.written) {
+                Ok(()) => "the edited files were put back as they were".to_string(),
+                Err(r) => format!("the edited files could not be put back: {r}"),
+            };
+            report.fail("commit", format!("{e}; {restored}"));
+            report.written.clear();
+            report.changes.clear();
+        }
     }
 }
 

@@ -225,6 +225,23 @@ impl Worktree {
         Ok(oid)
     }
 
+    /// Puts `files` back as HEAD has them — after a commit of them failed, so the work tree is
+    /// clean and the next pass makes the same edits again. Only for files deckhand wrote: they
+    /// were unmodified before it edited them.
+    pub fn restore(&self, files: &[PathBuf]) -> Result<(), GitError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut checkout = CheckoutBuilder::new();
+        checkout.force();
+        for file in files {
+            checkout.path(self.relative(file));
+        }
+        self.repo
+            .checkout_head(Some(&mut checkout))
+            .map_err(self.err("restoring the edited files"))
+    }
+
     /// Moves the checked-out `branch` from `from` to `to` and updates the work tree and index to
     /// match — a fast-forward, or dropping deckhand's own unpublished commits. Every file that
     /// differs between the two commits must be unmodified in the work tree and index; otherwise

@@ -8,5 +8,6 @@ mod cli;
 mod corpus;
 mod git_auth;
 mod git_remote;
+mod git_sign;
 mod registry;
 mod sync;
