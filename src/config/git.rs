@@ -311,3 +311,138 @@ pub(crate) fn validate(
         automation: "deckhand".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::SigningFormat;
+    use crate::config::load_str;
+
+    fn errors(file: &Path, text: &str) -> Vec<String> {
+        match load_str(file, text) {
+            Ok(c) => panic!("expected errors, got {c:#?}"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn assert_error(text: &str, key: &str, needle: &str) {
+        let file = Path::new("/etc/deckhand/deckhand.yaml");
+        let errs = errors(file, text);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&format!("{}: {key}: ", file.display()))
+                    && e.contains(needle)),
+            "no error for {key} containing {needle:?}: {errs:#?}"
+        );
+    }
+
+    #[test]
+    fn the_whole_git_section_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in ["id_ed25519", "known_hosts", "signing.asc"] {
+            std::fs::write(dir.path().join(f), "x").expect("write");
+        }
+        std::fs::write(dir.path().join("token"), "t0ken-value\n").expect("write");
+        let c = load_str(
+            &dir.path().join("deckhand.yaml"),
+            "git:\n  branch: main\n  remote: upstream\n  push: { branch: review }\n  sshKeyFile: ./id_ed25519\n  knownHosts: ./known_hosts\n  username: bot\n  tokenFile: ./token\n  signingKey: { format: ssh, keyFile: ./signing.asc }\n  messageTemplate: 'Bump {{ images|join(\", \") }}'\n",
+        )
+        .expect("valid");
+        let g = &c.git;
+        assert_eq!(g.remote.as_deref(), Some("upstream"));
+        let push = g.push.as_ref().expect("push");
+        assert_eq!(
+            push.remote, "upstream",
+            "push.remote defaults to git.remote"
+        );
+        assert_eq!(push.branch.as_deref(), Some("review"));
+        assert_eq!(
+            g.auth.ssh_key_file.as_deref(),
+            Some(dir.path().join("./id_ed25519").as_path())
+        );
+        assert_eq!(g.auth.username.as_deref(), Some("bot"));
+        assert_eq!(
+            g.auth.token.as_ref().map(|t| t.expose()),
+            Some("t0ken-value")
+        );
+        let key = g.signing_key.as_ref().expect("signing key");
+        assert_eq!(key.format, SigningFormat::Ssh);
+        assert!(g.message_template.is_some());
+        assert!(
+            !format!("{c:?}").contains("t0ken-value"),
+            "the token is redacted"
+        );
+    }
+
+    #[test]
+    fn remotes_default_sensibly() {
+        let file = Path::new("/etc/deckhand/deckhand.yaml");
+        let c = load_str(file, "git: { push: {} }\n").expect("valid");
+        assert_eq!(c.git.remote.as_deref(), Some("origin"));
+        assert_eq!(
+            c.git.push.as_ref().map(|p| p.remote.as_str()),
+            Some("origin")
+        );
+        let c = load_str(file, "git: { branch: main }\n").expect("valid");
+        assert!(c.git.remote.is_none(), "no remote: a local checkout");
+        let c = load_str(file, "git: { remote: origin }\n").expect("valid");
+        assert_eq!(c.git.remote.as_deref(), Some("origin"));
+        assert!(c.git.push.is_none(), "fetch only");
+        let c = load_str(file, "git: { signingKey: { keyFile: /etc/hostname } }\n").expect("valid");
+        assert_eq!(
+            c.git.signing_key.map(|k| k.format),
+            Some(SigningFormat::Openpgp)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_error(
+            "git: { push: { branch: 'a..b' } }\n",
+            "git.push.branch",
+            "a..b",
+        );
+        assert_error("git: { remote: 'bad name' }\n", "git.remote", "bad name");
+        assert_error(
+            "git: { push: { remote: 'x y' } }\n",
+            "git.push.remote",
+            "x y",
+        );
+        assert_error(
+            "git: { sshKeyFile: ./missing-key }\n",
+            "git.sshKeyFile",
+            "/etc/deckhand/./missing-key",
+        );
+        assert_error(
+            "git: { knownHosts: /nonexistent/kh }\n",
+            "git.knownHosts",
+            "/nonexistent/kh",
+        );
+        assert_error(
+            "git: { tokenFile: /nonexistent/t, tokenEnv: T }\n",
+            "git",
+            "only one of `tokenFile`, `tokenEnv`",
+        );
+        assert_error(
+            "git: { tokenEnv: DECKHAND_SURELY_UNSET_VARIABLE }\n",
+            "git.tokenEnv",
+            "DECKHAND_SURELY_UNSET_VARIABLE",
+        );
+        assert_error(
+            "git: { signingKey: { format: x509, keyFile: /etc/hostname } }\n",
+            "git.signingKey.format",
+            "x509",
+        );
+        assert_error(
+            "git: { sshkeyfile: x }\n",
+            "git.sshkeyfile",
+            "unknown field",
+        );
+        assert_error(
+            "git: { messageTemplate: '{% for c in changes %}' }\n",
+            "git.messageTemplate",
+            "unexpected end of input",
+        );
+    }
+}

@@ -34,7 +34,7 @@ pub(crate) fn classify(url: &str, base: &Path) -> Endpoint {
         };
         let user = Some(parsed.username())
             .filter(|u| !u.is_empty())
-            .map(|u| percent_decode(u));
+            .map(percent_decode);
         return match scheme.to_ascii_lowercase().as_str() {
             "file" => parsed
                 .to_file_path()
