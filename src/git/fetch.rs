@@ -56,6 +56,15 @@ pub(crate) fn fetch(
             .iter()
             .find(|h| h.name() == name)
             .map(git2::RemoteHead::oid);
+        if tip.is_none() {
+            // Gone on the remote: a stale tracking ref would make the branch look pushed.
+            if let Ok(mut stale) = wt
+                .repo()
+                .find_reference(&format!("refs/remotes/{remote_name}/{branch}"))
+            {
+                let _ = stale.delete();
+            }
+        }
         tips.insert((*branch).to_string(), tip);
     }
     Ok(tips)

@@ -354,3 +354,20 @@ fn two_instances_racing_with_a_person_converge_without_losing_a_commit() {
     remote.assert_never_forced("main");
     eprintln!("race: {ROUNDS} rounds, {retries} push retries");
 }
+
+#[test]
+fn a_push_branch_deleted_on_the_remote_is_pushed_again() {
+    let tags = Tags::start(&["app"], 1);
+    let remote = remote_with_app();
+    let git = "  branch: main\n  push: { remote: origin, branch: review }\n";
+    let a = instance(&remote, &tags, "host-a", git);
+    let run = a.sync(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pushed = remote.tip("review");
+    // Merged and deleted by a person; nothing new to commit, but the branch is missing.
+    remote.git(&["update-ref", "-d", "refs/heads/review"]);
+    let run = a.sync(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("pushed"), "{run:?}");
+    assert_eq!(remote.tip("review"), pushed);
+}
