@@ -159,6 +159,9 @@ pub enum SyncError {
     /// A registry client could not be built (bad CA file, …).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Fetching or fast-forwarding before editing failed.
+    #[error("{0}; this pass changed nothing")]
+    Upstream(GitError),
 }
 
 /// Runs one pass.
@@ -173,7 +176,7 @@ pub async fn sync(config: &Config, options: SyncOptions) -> Result<Report, SyncE
         Upstream::new(&config.git, &branch, !options.no_commit && !options.no_push)
     };
     if let Some(upstream) = &upstream {
-        blocking(|| upstream.update(&worktree))?;
+        blocking(|| upstream.update(&worktree)).map_err(SyncError::Upstream)?;
     }
     let mut report = Report::default();
 

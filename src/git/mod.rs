@@ -101,7 +101,7 @@ pub enum GitError {
     },
     /// The local branch and the remote branch both have commits the other lacks.
     #[error(
-        "local branch `{branch}` has diverged from {remote_branch} ({ahead} local commit(s) not on the remote, {behind} remote commit(s) not local); deckhand changed nothing — merge or rebase `{branch}` onto {remote_branch}"
+        "local branch `{branch}` has diverged from {remote_branch} ({ahead} local commit(s) not on the remote, {behind} remote commit(s) not local) — merge or rebase `{branch}` onto {remote_branch}"
     )]
     Diverged {
         /// The local branch.
@@ -115,7 +115,7 @@ pub enum GitError {
     },
     /// Moving the branch would overwrite uncommitted changes.
     #[error(
-        "cannot move `{branch}` to {target}: it would overwrite uncommitted changes in {}; deckhand changed nothing — commit or stash them",
+        "cannot move `{branch}` to {target}: it would overwrite uncommitted changes in {} — commit or stash them",
         list(files)
     )]
     Dirty {
