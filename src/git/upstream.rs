@@ -52,7 +52,11 @@ impl<'a> Upstream<'a> {
     /// checkout). With `push` false the branch is still fetched and fast-forwarded.
     #[must_use]
     pub fn new(settings: &'a GitSettings, branch: &str, push: bool) -> Option<Self> {
-        let fetch_remote = settings.remote.clone()?;
+        // Config validation defaults `remote` to the push remote; settings built elsewhere may not.
+        let fetch_remote = settings
+            .remote
+            .clone()
+            .or_else(|| settings.push.as_ref().map(|p| p.remote.clone()))?;
         let push = settings.push.as_ref().filter(|_| push).map(|p| {
             (
                 p.remote.clone(),
