@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every deckhand test on this machine, installing what the tests need first (Debian).
-# The tests start their own registries (Debian's docker-registry), token service and git
-# repositories on loopback, and fail loudly when a component is missing.
+# The tests start their own registries (Debian's docker-registry), token service, git
+# repositories, sshd and git smart-HTTP servers on loopback, and fail loudly when a component is
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_packages docker-registry:docker-registry git:git curl:curl openssl:openssl \
-  python3:python3 python3-cryptography:python3-cryptography cc:build-essential
+  python3:python3 python3-cryptography:python3-cryptography cc:build-essential \
+  sshd:openssh-server ssh-keygen:openssh-client gpg:gnupg
 # The rollout tests: a real Docker engine, Debian's docker-compose, images FROM scratch with busybox.
 ensure_packages dockerd:docker.io docker-compose:docker-compose busybox-static:busybox-static
 ensure_rust

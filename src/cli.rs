@@ -132,7 +132,7 @@ pub struct SyncArgs {
     /// Write the files but do not commit.
     #[arg(long)]
     pub no_commit: bool,
-    /// Commit but do not push (pushing is not implemented yet; commits stay local).
+    /// Commit but do not push (the branch is still fetched and fast-forwarded first).
     #[arg(long)]
     pub no_push: bool,
     /// Do not roll out afterwards (by default, with a `rollout:` section, the compose services run

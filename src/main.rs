@@ -192,14 +192,6 @@ fn run_sync(cli: &Cli, args: &SyncArgs) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    if config.git.push.is_some() && !args.no_push {
-        tracing::warn!(
-            "git.push is configured, but pushing is not implemented yet: the commit stays local"
-        );
-    }
-    if config.git.message_template.is_some() {
-        tracing::warn!("git.messageTemplate is not implemented yet: using the default message");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,6 +205,7 @@ fn run_sync(cli: &Cli, args: &SyncArgs) -> Outcome {
     let options = SyncOptions {
         dry_run: args.dry_run,
         no_commit: args.no_commit,
+        no_push: args.no_push,
     };
     let mut report = match runtime.block_on(sync::sync(&config, options)) {
         Ok(r) => r,
@@ -434,8 +427,16 @@ fn print_report(report: &Report, args: &SyncArgs) -> std::io::Result<()> {
                 }
                 (None, n) => format!("{n} change(s) written, not committed"),
             };
+            let pushed = report.push.as_ref().map_or_else(String::new, |p| {
+                format!(
+                    ", pushed {} to {}/{}",
+                    &p.commit[..p.commit.len().min(12)],
+                    p.remote,
+                    p.branch
+                )
+            });
             eprintln!(
-                "{summary}; {} warning(s), {} error(s)",
+                "{summary}{pushed}; {} warning(s), {} error(s)",
                 report.warnings.len(),
                 report.errors.len()
             );

@@ -1,6 +1,9 @@
-//! One pass of the loop: registries → policies → markers → edits → atomic writes → commit.
+//! One pass of the loop: fetch and fast-forward → registries → policies → markers → edits →
+//! atomic writes → commit → push (on a lost race: fetch, re-apply the edits on the new tip, push
+//! again).
 //!
-//! Fatal errors (no repository, wrong branch) stop the pass before anything is written. Everything
+//! Fatal errors (no repository, wrong branch, a diverged branch, a fast-forward blocked by
+//! uncommitted changes, a failed fetch) stop the pass before anything is written. Everything
 //! else — a registry that is down, a file that does not parse, a file with uncommitted changes, a
 //! tag that breaks the OCI grammar — is contained: it is reported and the rest of the pass goes on.
 
@@ -12,7 +15,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, DigestReflection, RegistrySettings, Repository};
-use crate::git::{GitError, Worktree};
+use crate::git::{GitError, MessageChange, MessageData, Published, Signer, Upstream, Worktree};
 use crate::manifest::{self, Edit, Field, Marker, Pick, PolicyRef};
 use crate::registry::{Listing, RegistryClient, RegistryError, RegistryOptions};
 
@@ -23,6 +26,8 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Write the files but do not commit.
     pub no_commit: bool,
+    /// Commit but do not push (fetching and fast-forwarding still happen).
+    pub no_push: bool,
 }
 
 /// One value changed (or, in a dry run, to be changed).
@@ -36,6 +41,8 @@ pub struct Change {
     pub policy: String,
     /// Which part of the reference the marker sets (`image`, `tag`, `name`, `digest`).
     pub field: &'static str,
+    /// The policy's image repository, as written in the config.
+    pub image: String,
     /// Value before.
     pub old: String,
     /// Value after.
@@ -84,6 +91,8 @@ pub struct Report {
     pub written: Vec<PathBuf>,
     /// The commit made, if any.
     pub commit: Option<String>,
+    /// The push, if one happened.
+    pub push: Option<Published>,
     /// Unified diff of the edits (dry run only).
     #[serde(skip)]
     pub diff: String,
@@ -95,6 +104,10 @@ pub struct Report {
     /// `--no-rollout`, `--dry-run` or no `rollout:` section).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::rollout::Report>,
+    /// Problems are collected without logging (a re-application after a lost push race, whose
+    /// new problems are logged when merged).
+    #[serde(skip)]
+    quiet: bool,
 }
 
 impl Report {
@@ -103,7 +116,9 @@ impl Report {
             subject: subject.into(),
             message: message.into(),
         };
-        tracing::warn!("{}: {}", p.subject, p.message);
+        if !self.quiet {
+            tracing::warn!("{}: {}", p.subject, p.message);
+        }
         self.warnings.push(p);
     }
 
@@ -112,8 +127,36 @@ impl Report {
             subject: subject.into(),
             message: message.into(),
         };
-        tracing::error!("{}: {}", p.subject, p.message);
+        if !self.quiet {
+            tracing::error!("{}: {}", p.subject, p.message);
+        }
         self.errors.push(p);
+    }
+
+    /// Takes over the outcome of a re-application: its changes, files and commit replace this
+    /// report's (they are what lands), its new problems are added.
+    fn absorb(&mut self, redo: Report) {
+        self.changes = redo.changes;
+        self.written = redo.written;
+        self.commit = redo.commit;
+        for w in redo.warnings {
+            if !self
+                .warnings
+                .iter()
+                .any(|x| x.subject == w.subject && x.message == w.message)
+            {
+                self.warn(w.subject, w.message);
+            }
+        }
+        for e in redo.errors {
+            if !self
+                .errors
+                .iter()
+                .any(|x| x.subject == e.subject && x.message == e.message)
+            {
+                self.fail(e.subject, e.message);
+            }
+        }
     }
 }
 
@@ -126,6 +169,9 @@ pub enum SyncError {
     /// A registry client could not be built (bad CA file, …).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Fetching or fast-forwarding before editing failed.
+    #[error("{0}; this pass changed nothing")]
+    Upstream(GitError),
 }
 
 /// Runs one pass.
@@ -144,6 +190,15 @@ pub async fn sync_scanned(
     let worktree = Worktree::discover(&config.update_path)?;
     let branch = worktree.checked_out_branch(config.git.branch.as_deref())?;
     tracing::debug!(root = %worktree.root().display(), %branch, "working on");
+    // A dry run changes nothing, not even the local branch, so it does not fetch.
+    let upstream = if options.dry_run {
+        None
+    } else {
+        Upstream::new(&config.git, &branch, !options.no_commit && !options.no_push)
+    };
+    if let Some(upstream) = &upstream {
+        blocking(|| upstream.update(&worktree)).map_err(SyncError::Upstream)?;
+    }
     let mut report = Report::default();
 
     let clients = registry_clients(config)?;
@@ -151,27 +206,85 @@ pub async fn sync_scanned(
     let picks = resolve_picks(config, &clients, &files, scans, &mut report).await;
     apply_edits(config, &worktree, &files, &picks, options, &mut report);
 
-    if !options.dry_run && !options.no_commit && !report.written.is_empty() {
-        let message = match flux_commit_message(config, worktree.root(), &report.changes) {
-            Some(Ok(message)) => message,
-            Some(Err(e)) => {
-                report.fail(
-                    "commit message",
-                    format!("the ImageUpdateAutomation's messageTemplate failed ({e}); the default message is used"),
-                );
-                commit_message(&report.changes)
-            }
-            None => commit_message(&report.changes),
+    let mut signer = config.git.signing_key.as_ref().map(Signer::new);
+    let commits = !options.dry_run && !options.no_commit;
+    if commits {
+        commit_written(
+            config,
+            &worktree,
+            &branch,
+            &picks,
+            signer.as_mut(),
+            &mut report,
+        );
+    }
+    if let Some(upstream) = upstream.as_ref().filter(|u| u.pushes()) {
+        // On a lost race: the edits again, on the new remote tip, with the same picks.
+        let mut reapply = |wt: &Worktree| {
+            let mut redo = Report {
+                quiet: true,
+                ..Report::default()
+            };
+            let files = scan_files(config, wt, &mut redo);
+            apply_edits(config, wt, &files, &picks, options, &mut redo);
+            commit_written(config, wt, &branch, &picks, signer.as_mut(), &mut redo);
+            report.absorb(redo);
         };
-        match worktree.commit_files(&report.written, &config.git.author, &message) {
-            Ok(oid) => {
-                tracing::info!(commit = %oid, branch, "committed {} change(s)", report.changes.len());
-                report.commit = Some(oid.to_string());
-            }
-            Err(e) => report.fail("commit", e.to_string()),
+        match blocking(|| upstream.publish(&worktree, &mut reapply)) {
+            Ok(published) => report.push = published,
+            Err(e) => report.fail("push", e.to_string()),
         }
     }
     Ok(report)
+}
+
+/// Runs blocking git work (network, files) without stalling other tasks of a multi-threaded
+/// runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Commits the files written in this pass (if any) with the configured or default message.
+fn commit_written(
+    config: &Config,
+    worktree: &Worktree,
+    branch: &str,
+    picks: &HashMap<String, Pick>,
+    signer: Option<&mut Signer>,
+    report: &mut Report,
+) {
+    if report.written.is_empty() {
+        return;
+    }
+    let changes = report.changes.clone();
+    let message = commit_message(config, worktree.root(), branch, &changes, picks, report);
+    match worktree.commit_files(
+        branch,
+        &report.written,
+        &config.git.author,
+        &message,
+        signer,
+    ) {
+        Ok(oid) => {
+            tracing::info!(commit = %oid, branch, "committed {} change(s)", report.changes.len());
+            report.commit = Some(oid.to_string());
+        }
+        Err(e) => {
+            // Uncommitted edits would make the next pass skip these files as a person's work.
+            let restored = match worktree.restore(&report.written) {
+                Ok(()) => "the edited files were put back as they were".to_string(),
+                Err(r) => format!("the edited files could not be put back: {r}"),
+            };
+            report.fail("commit", format!("{e}; {restored}"));
+            report.written.clear();
+            report.changes.clear();
+        }
+    }
 }
 
 /// A scanned file with markers.
@@ -663,13 +776,16 @@ fn apply_edits(
         } else {
             report.written.push(file.path.clone());
         }
-        report
-            .changes
-            .extend(edits.iter().map(|e| change(&file.relative, e)));
+        report.changes.extend(edits.iter().map(|e| {
+            let image = picks
+                .get(&e.policy.name)
+                .map_or_else(String::new, |p| p.image.clone());
+            change(&file.relative, e, image)
+        }));
     }
 }
 
-fn change(file: &Path, e: &Edit) -> Change {
+fn change(file: &Path, e: &Edit, image: String) -> Change {
     Change {
         file: file.to_path_buf(),
         line: e.line,
@@ -680,6 +796,7 @@ fn change(file: &Path, e: &Edit) -> Change {
             Field::Name => "name",
             Field::Digest => "digest",
         },
+        image,
         old: e.old.clone(),
         new: e.new.clone(),
         setter: e.setter.clone(),
@@ -698,29 +815,71 @@ fn unified_diff(relative: &Path, old: &[u8], new: &[u8]) -> String {
         .to_string()
 }
 
-/// The default commit message: a subject and one line per change.
+/// The commit message: `git.messageTemplate` rendered with the changes, or the default. A template
+/// that fails to render is reported and the default is used, so the edits are still committed.
+/// The message for a commit that finishes a pass a crash interrupted (the daemon's recovery):
+/// rendered as a pass would, without the picks (its images come from the config).
 #[must_use]
-pub fn commit_message(changes: &[Change]) -> String {
-    let mut policies: Vec<&str> = changes.iter().map(|c| c.policy.as_str()).collect();
-    policies.sort_unstable();
-    policies.dedup();
-    let mut msg = format!(
-        "Update {} image reference{} ({})\n\n",
-        changes.len(),
-        if changes.len() == 1 { "" } else { "s" },
-        policies.join(", ")
-    );
-    for c in changes {
-        msg.push_str(&format!(
-            "- {}:{} {}: {} -> {}\n",
-            c.file.display(),
-            c.line,
-            c.policy,
-            c.old,
-            c.new
-        ));
+pub fn recovery_message(config: &Config, root: &Path, branch: &str, changes: &[Change]) -> String {
+    let mut ignored = Report {
+        quiet: true,
+        ..Report::default()
+    };
+    commit_message(config, root, branch, changes, &HashMap::new(), &mut ignored)
+}
+
+fn commit_message(
+    config: &Config,
+    root: &Path,
+    branch: &str,
+    changes: &[Change],
+    picks: &HashMap<String, Pick>,
+    report: &mut Report,
+) -> String {
+    // An ImageUpdateAutomation's Go template (Flux objects) comes first.
+    match flux_commit_message(config, root, changes) {
+        Some(Ok(message)) => return message,
+        Some(Err(e)) => report.fail(
+            "commit message",
+            format!("the ImageUpdateAutomation's messageTemplate failed ({e}); the default message is used"),
+        ),
+        None => {}
     }
-    msg
+    let mut images = Vec::new();
+    for c in changes {
+        let (namespace, name) = c.policy.split_once(':').unwrap_or(("", &c.policy));
+        let id = crate::config::object_id(&config.namespace, namespace, name);
+        if let Some(p) = picks.get(&id) {
+            images.push(format!("{}:{}", p.image, p.tag));
+        }
+    }
+    let data = MessageData::new(
+        &config.git.automation,
+        branch,
+        changes
+            .iter()
+            .map(|c| MessageChange {
+                file: c.file.display().to_string(),
+                line: c.line,
+                policy: c.policy.clone(),
+                field: c.field.to_string(),
+                image: c.image.clone(),
+                old: c.old.clone(),
+                new: c.new.clone(),
+            })
+            .collect(),
+        images,
+    );
+    match &config.git.message_template {
+        None => crate::git::default_message(&data),
+        Some(template) => template.render(&data).unwrap_or_else(|e| {
+            report.fail(
+                "git.messageTemplate",
+                format!("{e}; the default message was used"),
+            );
+            crate::git::default_message(&data)
+        }),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,9 +26,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ConfigError;
+use super::git::{GitSettings, PushSettings};
 use super::model::{
-    Checker, ConfigWarning, GitSettings, Origin, PolicySettings, PushSettings, RegistrySettings,
-    Repository, object_id, policy_settings_at, repository_at,
+    Checker, ConfigWarning, Origin, PolicySettings, RegistrySettings, Repository, object_id,
+    policy_settings_at, repository_at,
 };
 use super::raw::{
     RawCredential, RawDigestReflection, RawFilterTags, RawOrdered, RawPolicy, RawRepository,

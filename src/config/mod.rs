@@ -4,6 +4,7 @@
 mod daemon;
 mod duration;
 mod flux;
+mod git;
 mod model;
 mod raw;
 mod rollout;
@@ -14,9 +15,10 @@ use std::path::{Path, PathBuf};
 pub use daemon::{DEFAULT_LISTEN, DaemonSettings, SecretSource};
 pub use duration::parse_go_duration;
 pub use flux::{Automation, LabelSelector, SelectorExpression};
+pub use git::{Author, GitAuth, GitSettings, PushSettings, SigningFormat, SigningKey};
 pub use model::{
-    Author, Config, ConfigWarning, DigestReflection, GitSettings, HarborMode, Origin,
-    PolicySettings, PushSettings, RegistrySettings, Repository, object_id,
+    Config, ConfigWarning, DigestReflection, HarborMode, Origin, PolicySettings, RegistrySettings,
+    Repository, object_id,
 };
 pub use rollout::{
     DEFAULT_HEALTH_TIMEOUT, DEFAULT_SETTLE, OnFailure, ProjectSettings, RolloutMode,

@@ -10,9 +10,10 @@ use regex::Regex;
 use super::ConfigError;
 use super::duration::parse_go_duration;
 use super::flux::{self, Automation};
+use super::git::GitSettings;
 use super::raw::{
-    HarborWord, RawAuthor, RawConfig, RawDigestReflection, RawHarbor, RawPolicy, RawRegistry,
-    RawRepository, RawRule,
+    HarborWord, RawConfig, RawDigestReflection, RawHarbor, RawPolicy, RawRegistry, RawRepository,
+    RawRule,
 };
 use crate::policy::{self, Constraint, Filter, Order, Policy, Rule};
 use crate::registry::{Credentials, ImageRef};
@@ -239,46 +240,6 @@ pub struct PolicySettings {
     pub suspended: bool,
 }
 
-/// Commit settings.
-#[derive(Debug, Clone)]
-pub struct GitSettings {
-    /// Branch to work on; `None` means the checked-out one.
-    pub branch: Option<String>,
-    /// Author and committer of deckhand's commits.
-    pub author: Author,
-    /// Commit message template (rendering arrives with the git-remote work; see README).
-    pub message_template: Option<String>,
-    /// Where to push; `None` commits locally only.
-    pub push: Option<PushSettings>,
-}
-
-/// Commit author.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Author {
-    /// Name (may be empty, as in Flux).
-    pub name: String,
-    /// Email.
-    pub email: String,
-}
-
-impl Default for Author {
-    fn default() -> Self {
-        Self {
-            name: "deckhand".into(),
-            email: "deckhand@localhost".into(),
-        }
-    }
-}
-
-/// Push target.
-#[derive(Debug, Clone)]
-pub struct PushSettings {
-    /// Remote name (default `origin`).
-    pub remote: String,
-    /// Remote branch (default: the working branch).
-    pub branch: Option<String>,
-}
-
 /// Collects every problem in one pass so the user sees them all at once.
 pub(super) struct Checker<'a> {
     pub(super) file: &'a Path,
@@ -422,39 +383,9 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
         .as_deref()
         .map_or_else(|| c.base.clone(), |p| c.resolve(p));
 
-    let git_raw = raw.git.unwrap_or_default();
-    let git_raw_author_given = git_raw.author.is_some();
-    let author = match git_raw.author {
-        None => Author::default(),
-        Some(RawAuthor { name, email }) => {
-            if email.trim().is_empty() {
-                c.error("git.author.email", "must not be empty");
-            }
-            Author {
-                name: name.unwrap_or_default(),
-                email,
-            }
-        }
-    };
-    if let Some(branch) = &git_raw.branch
-        && git2::Branch::name_is_valid(branch) != Ok(true)
-    {
-        c.error(
-            "git.branch",
-            format!("`{branch}` is not a valid branch name"),
-        );
-    }
-    let push = git_raw.push.map(|p| PushSettings {
-        remote: p.remote.unwrap_or_else(|| "origin".into()),
-        branch: p.branch,
-    });
-    let git = GitSettings {
-        branch: git_raw.branch,
-        author,
-        message_template: git_raw.message_template,
-        push,
-    };
-    let native_git_author = git_raw_author_given;
+    // Whether deckhand.yaml names an author itself (an automation's author must then agree).
+    let native_git_author = raw.git.as_ref().is_some_and(|g| g.author.is_some());
+    let git = super::git::validate(file, &c.base, raw.git, &mut c.errors);
     let (git, update_path, automation) = flux::apply_automation(
         &mut c,
         included,

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub(crate) use super::git::RawGit;
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
@@ -133,27 +135,4 @@ pub(crate) enum RawDigestReflection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawUpdate {
     pub path: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct RawGit {
-    pub branch: Option<String>,
-    pub author: Option<RawAuthor>,
-    pub message_template: Option<String>,
-    pub push: Option<RawPush>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuthor {
-    pub name: Option<String>,
-    pub email: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPush {
-    pub remote: Option<String>,
-    pub branch: Option<String>,
 }

@@ -55,6 +55,8 @@ pub fn marker_only_changes(relative: &Path, old: &[u8], new: &[u8]) -> Option<Ve
                 field: field_name(mb.field),
                 old: ma.value.clone(),
                 new: mb.value.clone(),
+                // Filled in by the caller, which knows the config.
+                image: String::new(),
                 setter: mb.marker.clone(),
                 object: mb.object.clone(),
             });
@@ -128,7 +130,13 @@ pub fn finish_interrupted_pass(config: &Config) -> Result<Recovered, String> {
         if work == blob.content() {
             stale.push(rel);
         } else if let Some(c) = marker_only_changes(&rel, blob.content(), &work) {
-            changes.extend(c);
+            changes.extend(c.into_iter().map(|mut change| {
+                let (namespace, name) = change.policy.split_once(':').unwrap_or_default();
+                if let Some(p) = config.find_policy(namespace, name) {
+                    change.image = config.repositories[&p.repository].image.clone();
+                }
+                change
+            }));
             to_commit.push(worktree.root().join(&rel));
         }
     }
@@ -141,9 +149,19 @@ pub fn finish_interrupted_pass(config: &Config) -> Result<Recovered, String> {
         out.refreshed = stale;
     }
     if !to_commit.is_empty() {
-        let message = sync::commit_message(&changes);
+        let branch = worktree
+            .checked_out_branch(config.git.branch.as_deref())
+            .map_err(|e| format!("recovery: {e}"))?;
+        let message = sync::recovery_message(config, worktree.root(), &branch, &changes);
+        let mut signer = config.git.signing_key.as_ref().map(crate::git::Signer::new);
         let oid = worktree
-            .commit_files(&to_commit, &config.git.author, &message)
+            .commit_files(
+                &branch,
+                &to_commit,
+                &config.git.author,
+                &message,
+                signer.as_mut(),
+            )
             .map_err(|e| format!("recovery: {e}"))?;
         out.commit = Some(oid.to_string());
     }

@@ -5,7 +5,11 @@ pub mod daemon;
 pub mod docker;
 pub mod git;
 pub mod harbor;
+pub mod http_git;
+pub mod instance;
 pub mod registry;
+pub mod remote;
+pub mod sshd;
 
 use registry::{Mode, RegistryServer, retag_many};
 
