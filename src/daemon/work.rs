@@ -107,8 +107,12 @@ impl DaemonWork {
         if report.commit.is_some() {
             m.commits.inc();
         }
-        // Pushes, push conflicts and rollouts are counted here from the report once `sync` does
-        // them (the git-remote and rollout work).
+        if let Some(push) = &report.push {
+            m.pushes.inc();
+            // Every attempt after the first followed a lost race with another writer.
+            m.push_conflicts
+                .inc_by(u64::from(push.attempts.saturating_sub(1)));
+        }
         self.own_writes.record(&report.written);
         let problem = |p: &sync::Problem| format!("{}: {}", p.subject, p.message);
         let mut state = lock(&self.state);

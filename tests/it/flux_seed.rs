@@ -138,6 +138,13 @@ fn lint_flags_the_alphabetical_policies_with_the_numerical_fix() {
 #[test]
 fn as_written_the_policy_picks_an_older_build_and_the_fix_picks_the_newest() {
     let s = seed();
+    // Flux always pushes, and so does deckhand with an ImageUpdateAutomation: to `origin`.
+    let remote = tempfile::tempdir().expect("tempdir");
+    let bare = remote.path().join("fleet.git");
+    crate::support::git::git(remote.path(), &["init", "-q", "--bare", "fleet.git"]);
+    let url = bare.to_str().expect("utf-8 path");
+    s.repo.git(&["remote", "add", "origin", url]);
+    s.repo.git(&["push", "-q", "origin", "master"]);
     // Flux-exact: the alphabetical policy picks the largest sha.
     let dry = run(&s, &["sync", "--dry-run"]);
     assert_eq!(dry.code, 0, "{dry:?}");
@@ -194,4 +201,7 @@ fn as_written_the_policy_picks_an_older_build_and_the_fix_picks_the_newest() {
         "master"
     );
     assert_eq!(s.repo.status(), "");
+    // … and pushed to master on the remote.
+    let pushed = crate::support::git::git(&bare, &["rev-parse", "refs/heads/master"]);
+    assert_eq!(pushed.trim(), s.repo.git(&["rev-parse", "HEAD"]).trim());
 }
