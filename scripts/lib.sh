@@ -102,7 +102,9 @@ start_dockerd_if_needed() {
   docker info >/dev/null 2>&1 && return 0
   local log
   log=$(mktemp -t deckhand-dockerd.XXXXXX)
-  as_root dockerd >"$log" 2>&1 &
+  # Started directly (not through a function, which would fork a subshell): $! must be the
+  # daemon itself (or sudo, which passes signals on), so that killing it stops the engine.
+  if [ "$(id -u)" = 0 ]; then dockerd >"$log" 2>&1 & else sudo dockerd >"$log" 2>&1 & fi
   DOCKERD_PID=$!
   for _ in $(seq 120); do
     docker info >/dev/null 2>&1 && return 0
