@@ -83,6 +83,21 @@ pub fn check(
             None,
         ));
     }
+    for (i, project) in config.rollout.iter().flat_map(|r| &r.projects).enumerate() {
+        if !project.file.is_file() {
+            out.push(finding(
+                Severity::Error,
+                &config.file,
+                None,
+                format!("rollout.projects[{i}].file"),
+                format!(
+                    "{} does not exist or is not a file: this project cannot be rolled out",
+                    project.file.display()
+                ),
+                None,
+            ));
+        }
+    }
     markers(config, files, &mut out);
     usage(config, files, &mut out);
     for policy in config.policies.values() {

@@ -301,6 +301,28 @@ fn update_path_must_exist_and_registry_failures_are_errors() {
 }
 
 #[test]
+fn a_rollout_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("docker-compose.yml");
+    let text = format!(
+        "update: {{path: {d}}}\nrollout: {{projects: [{{file: {f}, name: app}}]}}\n",
+        d = dir.path().display(),
+        f = compose.display()
+    );
+    let f = check(&config(&text), &[], None, now());
+    let missing = with_message(&f, "cannot be rolled out");
+    assert_eq!(missing.len(), 1, "{f:#?}");
+    assert_eq!(missing[0].severity, Severity::Error);
+    assert_eq!(missing[0].subject, "rollout.projects[0].file");
+    std::fs::write(&compose, "services: {app: {image: 'reg:5000/a/app:1'}}\n").unwrap();
+    let f = check(&config(&text), &[], None, now());
+    assert!(
+        with_message(&f, "cannot be rolled out").is_empty(),
+        "{f:#?}"
+    );
+}
+
+#[test]
 fn extract_references_to_missing_groups() {
     let text = "repositories: {web: {image: 'reg:5000/a/web'}}\npolicies: {web: {repository: web, filterTags: {pattern: '^(?P<ts>[0-9]+)$', extract: '$ts_x'}, policy: {numerical: {}}}}\n";
     let f = check(&config(text), &[], None, now());
