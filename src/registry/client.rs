@@ -163,6 +163,7 @@ impl RegistryClient {
                 host: host.clone(),
                 reason: e.to_string(),
             })?;
+        install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
@@ -667,6 +668,16 @@ impl RegistryClient {
 }
 
 /// All challenges of all `WWW-Authenticate` headers.
+/// Makes rustls use the ring provider for every TLS client of this process (reqwest is built
+/// without a provider of its own). Idempotent; call before building a `reqwest::Client`.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is installed already, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
     headers
         .get_all(WWW_AUTHENTICATE)

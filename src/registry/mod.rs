@@ -26,7 +26,7 @@ mod reference;
 mod tags;
 
 pub(crate) use client::docker_config_credentials;
-pub use client::{Credentials, RegistryClient, RegistryOptions};
+pub use client::{Credentials, RegistryClient, RegistryOptions, install_crypto_provider};
 pub use error::RegistryError;
 pub use harbor::{Listing, artifact_path};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, ImageRef};

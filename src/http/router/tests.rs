@@ -44,7 +44,10 @@ async fn serve(channel: usize) -> Server {
         base,
         rx,
         state,
-        http: reqwest::Client::new(),
+        http: {
+            crate::registry::install_crypto_provider();
+            reqwest::Client::new()
+        },
     }
 }
 

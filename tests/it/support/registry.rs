@@ -495,6 +495,7 @@ impl Drop for TokenServer {
 }
 
 fn test_http_client() -> reqwest::Client {
+    deckhand::registry::install_crypto_provider();
     reqwest::Client::builder()
         .tls_danger_accept_invalid_certs(true)
         .timeout(Duration::from_secs(10))
