@@ -192,15 +192,9 @@ fn run_sync(cli: &Cli, args: &SyncArgs) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            error(format_args!("cannot start the async runtime: {e}"));
-            return Outcome::PartlyFailed;
-        }
+        Err(outcome) => return outcome,
     };
     let options = SyncOptions {
         dry_run: args.dry_run,
@@ -249,15 +243,9 @@ fn run_rollout(cli: &Cli, args: &RolloutArgs) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            error(format_args!("cannot start the async runtime: {e}"));
-            return Outcome::PartlyFailed;
-        }
+        Err(outcome) => return outcome,
     };
     let progress = pull_progress();
     let options = rollout::Options {

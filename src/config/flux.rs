@@ -28,8 +28,8 @@ use serde_json::Value;
 use super::ConfigError;
 use super::git::{GitSettings, PushSettings};
 use super::model::{
-    Checker, ConfigWarning, Origin, PolicySettings, RegistrySettings, Repository, object_id,
-    policy_settings_at, repository_at,
+    Checker, ConfigWarning, Login, Origin, PolicySettings, RegistrySettings, Repository, login,
+    object_id, policy_settings_at, repository_at,
 };
 use super::raw::{
     RawCredential, RawDigestReflection, RawFilterTags, RawOrdered, RawPolicy, RawRepository,
@@ -118,76 +118,17 @@ pub(super) fn credentials(
     let mut out = BTreeMap::new();
     for (name, r) in raw {
         let key = format!("credentials.{name}");
-        let sources = [
-            r.password.is_some(),
-            r.password_file.is_some(),
-            r.password_env.is_some(),
-        ]
-        .into_iter()
-        .filter(|b| *b)
-        .count();
-        if sources > 1 {
-            c.error(
-                &key,
-                "give only one of `password`, `passwordFile`, `passwordEnv`",
-            );
-        }
-        let password = if let Some(p) = r.password {
-            tracing::warn!(
-                file = %c.file.display(),
-                "{key}.password holds a plain-text password; prefer passwordFile or passwordEnv"
-            );
-            Some(Secret::new(p))
-        } else if let Some(file) = r.password_file {
-            let path = c.resolve(&file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Some(Secret::new(text.trim_end_matches(['\r', '\n']))),
-                Err(e) => {
-                    c.error(
-                        format!("{key}.passwordFile"),
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        } else if let Some(var) = r.password_env {
-            if let Ok(v) = std::env::var(&var) {
-                Some(Secret::new(v))
-            } else {
-                c.error(
-                    format!("{key}.passwordEnv"),
-                    format!("environment variable `{var}` is not set"),
-                );
-                None
-            }
-        } else {
-            None
-        };
-        let credentials = match (r.username, password) {
-            (Some(username), Some(password)) => Some(Credentials::Basic { username, password }),
-            (Some(_), None) if sources == 0 => {
-                c.error(
-                    &key,
-                    "`username` needs `passwordFile`, `passwordEnv` or `password`",
-                );
-                None
-            }
-            (None, Some(_)) => {
-                c.error(&key, "a password needs `username`");
-                None
-            }
-            _ => None,
-        };
-        let ca_file = r.ca_file.map(|f| {
-            let path = c.resolve(&f);
-            if !path.is_file() {
-                c.error(
-                    format!("{key}.caFile"),
-                    format!("{} is not a readable file", path.display()),
-                );
-            }
-            path
-        });
+        let (credentials, ca_file) = login(
+            c,
+            &key,
+            Login {
+                username: r.username,
+                password: r.password,
+                password_file: r.password_file,
+                password_env: r.password_env,
+                ca_file: r.ca_file,
+            },
+        );
         out.insert(
             name,
             Credential {

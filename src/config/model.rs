@@ -428,25 +428,34 @@ pub(crate) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Vec<Config
     }
 }
 
-fn registry_settings(c: &mut Checker<'_>, host: &str, r: RawRegistry) -> RegistrySettings {
-    let key = format!("registries.{host}");
-    if host.is_empty() || host.contains('/') || host.contains("://") {
-        c.error(
-            &key,
-            format!("`{host}` is not a registry host (write host or host:port, no scheme or path)"),
-        );
-    }
-    let password_sources = [
+/// The login fields `registries.<host>` and `credentials.<name>` share.
+pub(super) struct Login {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<String>,
+}
+
+/// Resolves a [`Login`] under `key`: the password from exactly one of its sources (a file is read
+/// now, without its final newline), paired with the user; the CA file checked. Problems are
+/// recorded in `c`, naming the key.
+pub(super) fn login(
+    c: &mut Checker<'_>,
+    key: &str,
+    r: Login,
+) -> (Option<Credentials>, Option<PathBuf>) {
+    let sources = [
         r.password.is_some(),
         r.password_file.is_some(),
         r.password_env.is_some(),
     ]
-    .iter()
-    .filter(|b| **b)
+    .into_iter()
+    .filter(|b| *b)
     .count();
-    if password_sources > 1 {
+    if sources > 1 {
         c.error(
-            &key,
+            key,
             "give only one of `password`, `passwordFile`, `passwordEnv`",
         );
     }
@@ -469,30 +478,29 @@ fn registry_settings(c: &mut Checker<'_>, host: &str, r: RawRegistry) -> Registr
             }
         }
     } else if let Some(var) = r.password_env {
-        match std::env::var(&var) {
-            Ok(v) => Some(Secret::new(v)),
-            Err(_) => {
-                c.error(
-                    format!("{key}.passwordEnv"),
-                    format!("environment variable `{var}` is not set"),
-                );
-                None
-            }
+        if let Ok(v) = std::env::var(&var) {
+            Some(Secret::new(v))
+        } else {
+            c.error(
+                format!("{key}.passwordEnv"),
+                format!("environment variable `{var}` is not set"),
+            );
+            None
         }
     } else {
         None
     };
     let credentials = match (r.username, password) {
         (Some(username), Some(password)) => Some(Credentials::Basic { username, password }),
-        (Some(_), None) if password_sources == 0 => {
+        (Some(_), None) if sources == 0 => {
             c.error(
-                &key,
+                key,
                 "`username` needs `passwordFile`, `passwordEnv` or `password`",
             );
             None
         }
         (None, Some(_)) => {
-            c.error(&key, "a password needs `username`");
+            c.error(key, "a password needs `username`");
             None
         }
         _ => None,
@@ -507,6 +515,28 @@ fn registry_settings(c: &mut Checker<'_>, host: &str, r: RawRegistry) -> Registr
         }
         path
     });
+    (credentials, ca_file)
+}
+
+fn registry_settings(c: &mut Checker<'_>, host: &str, r: RawRegistry) -> RegistrySettings {
+    let key = format!("registries.{host}");
+    if host.is_empty() || host.contains('/') || host.contains("://") {
+        c.error(
+            &key,
+            format!("`{host}` is not a registry host (write host or host:port, no scheme or path)"),
+        );
+    }
+    let (credentials, ca_file) = login(
+        c,
+        &key,
+        Login {
+            username: r.username,
+            password: r.password,
+            password_file: r.password_file,
+            password_env: r.password_env,
+            ca_file: r.ca_file,
+        },
+    );
     let harbor = match r.harbor {
         None | Some(RawHarbor::Word(HarborWord::Auto)) => HarborMode::Auto,
         Some(RawHarbor::Bool(true)) => HarborMode::On,
