@@ -163,28 +163,13 @@ pub async fn recreate(
 /// The first step that failed.
 pub async fn restore(engine: &Engine, switched: &Switched) -> Result<(), DockerError> {
     let docker = engine.client();
-    match docker
-        .remove_container(
-            &switched.new_id,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-    {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => {}
-        Err(source) => {
-            return Err(DockerError::Api {
-                action: "remove the replacement of",
-                subject: switched.name.clone(),
-                source,
-            });
-        }
-    }
+    remove_if_present(
+        engine,
+        &switched.new_id,
+        "remove the replacement of",
+        switched.name.clone(),
+    )
+    .await?;
     let old = engine.inspect(&switched.old_id).await?;
     let current = old
         .name
@@ -214,10 +199,26 @@ pub async fn restore(engine: &Engine, switched: &Switched) -> Result<(), DockerE
 ///
 /// The remove call failed.
 pub async fn discard_old(engine: &Engine, switched: &Switched) -> Result<(), DockerError> {
+    remove_if_present(
+        engine,
+        &switched.old_id,
+        "remove the replaced container",
+        parked_name(&switched.old_id, &switched.name),
+    )
+    .await
+}
+
+/// Force-removes a container; one that is already gone (404) is as good as removed.
+async fn remove_if_present(
+    engine: &Engine,
+    id: &str,
+    action: &'static str,
+    subject: String,
+) -> Result<(), DockerError> {
     match engine
         .client()
         .remove_container(
-            &switched.old_id,
+            id,
             Some(RemoveContainerOptions {
                 force: true,
                 ..Default::default()
@@ -230,8 +231,8 @@ pub async fn discard_old(engine: &Engine, switched: &Switched) -> Result<(), Doc
             status_code: 404, ..
         }) => Ok(()),
         Err(source) => Err(DockerError::Api {
-            action: "remove the replaced container",
-            subject: parked_name(&switched.old_id, &switched.name),
+            action,
+            subject,
             source,
         }),
     }
